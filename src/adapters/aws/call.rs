@@ -1,0 +1,108 @@
+//! What every AWS call shares: timing and outcome metrics, and mapping SDK errors to
+//! the [`ErrorKind`] actors act on.
+
+use std::future::Future;
+use std::time::Instant;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::metrics as m;
+use crate::ports::{ErrorKind, PortError, PortResult};
+
+/// Maps an AWS error code (the `x-amzn-ErrorType` / `__type` value) to what callers do.
+pub fn kind_of_code(code: &str) -> ErrorKind {
+    match code {
+        "AccessDeniedException" => ErrorKind::AccessDenied,
+        "ThrottlingException"
+        | "ThrottledRequestException"
+        | "TooManyRequestsException"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException" => ErrorKind::Throttled,
+        "InternalServerException"
+        | "InternalServiceException"
+        | "InternalServerError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "DependencyException" => ErrorKind::Transient,
+        "ValidationException"
+        | "InvalidParametersException"
+        | "InvalidParameterException"
+        | "InvalidRequestException"
+        | "ConflictException" => ErrorKind::Invalid,
+        "ResourceNotFoundException"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist" => ErrorKind::NotFound,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// Classifies any SDK error: service errors by code (then HTTP status), transport
+/// failures and timeouts as transient.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> (ErrorKind, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            let code = e.code().unwrap_or("Unknown");
+            let mut kind = kind_of_code(code);
+            if kind == ErrorKind::Other {
+                let status = ctx.raw().status().as_u16();
+                if status == 429 {
+                    kind = ErrorKind::Throttled;
+                } else if status >= 500 {
+                    kind = ErrorKind::Transient;
+                } else if status == 403 && code == "Unknown" {
+                    kind = ErrorKind::AccessDenied;
+                }
+            }
+            (
+                kind,
+                format!("{code}: {}", e.message().unwrap_or("no message")),
+            )
+        }
+        SdkError::TimeoutError(_) => (ErrorKind::Transient, "timed out".into()),
+        SdkError::DispatchFailure(e) => (ErrorKind::Transient, format!("dispatch failure: {e:?}")),
+        SdkError::ResponseError(_) => (ErrorKind::Transient, "unreadable response".into()),
+        other => (ErrorKind::Other, other.to_string()),
+    }
+}
+
+/// Runs one AWS call, recording `waconnect_aws_calls_total` and
+/// `waconnect_aws_call_duration_seconds`, and maps its error to a [`PortError`].
+pub async fn observe<T, E, F>(
+    service: &'static str,
+    operation: &'static str,
+    call: F,
+) -> PortResult<T>
+where
+    F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => classify(e).0.as_str(),
+    };
+    m::aws_call(service, operation, outcome, started.elapsed());
+    result.map_err(|e| {
+        let (kind, message) = classify(&e);
+        PortError::new(kind, service, operation, message)
+    })
+}
+
+/// For failures found after a call succeeded (a response missing a required field).
+pub fn malformed(service: &'static str, operation: &'static str, what: &str) -> PortError {
+    PortError::new(
+        ErrorKind::Other,
+        service,
+        operation,
+        format!("response lacks {what}"),
+    )
+}

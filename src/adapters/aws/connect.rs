@@ -1,0 +1,202 @@
+//! [`ConnectChat`] on the Amazon Connect and Connect Participant SDK clients.
+
+use async_trait::async_trait;
+use aws_sdk_connect::types::{ChatMessage, ChatStreamingConfiguration, ParticipantDetails};
+use aws_sdk_connectparticipant::types::ConnectionType;
+
+use super::call::{malformed, observe};
+use crate::config::{Behaviour, ConnectTarget};
+use crate::ports::{
+    ConnectChat, ErrorKind, NewChatRequest, PortError, PortResult, StartedChat, CHANNEL_WHATSAPP,
+};
+
+const CONNECT: &str = "connect";
+const PARTICIPANT: &str = "connectparticipant";
+
+/// Content types our customer participant may send (StartChatContact
+/// SupportedMessagingContentTypes).
+const SUPPORTED_CONTENT_TYPES: [&str; 2] = ["text/plain", "text/markdown"];
+
+pub struct AwsConnect {
+    connect: aws_sdk_connect::Client,
+    participant: aws_sdk_connectparticipant::Client,
+    target: ConnectTarget,
+    chat_duration_minutes: i32,
+}
+
+impl AwsConnect {
+    pub fn new(
+        connect: aws_sdk_connect::Client,
+        participant: aws_sdk_connectparticipant::Client,
+        target: ConnectTarget,
+        behaviour: &Behaviour,
+    ) -> Self {
+        Self {
+            connect,
+            participant,
+            target,
+            chat_duration_minutes: behaviour.chat_duration_minutes as i32,
+        }
+    }
+}
+
+fn build_error(operation: &'static str, e: impl std::fmt::Display) -> PortError {
+    PortError::new(ErrorKind::Invalid, CONNECT, operation, e.to_string())
+}
+
+#[async_trait]
+impl ConnectChat for AwsConnect {
+    async fn start_chat_contact(&self, request: &NewChatRequest) -> PortResult<StartedChat> {
+        const OP: &str = "StartChatContact";
+        let details = ParticipantDetails::builder()
+            .display_name(&request.display_name)
+            .build()
+            .map_err(|e| build_error(OP, e))?;
+        let initial = ChatMessage::builder()
+            .content_type("text/plain")
+            .content(&request.initial_text)
+            .build()
+            .map_err(|e| build_error(OP, e))?;
+        let mut call = self
+            .connect
+            .start_chat_contact()
+            .instance_id(&self.target.instance_id)
+            .contact_flow_id(&self.target.contact_flow_id)
+            .attributes("Channel", CHANNEL_WHATSAPP)
+            .attributes("customerId", &request.customer_id)
+            .attributes("customerName", &request.display_name)
+            .attributes("systemNumber", &request.system_number)
+            .participant_details(details)
+            .initial_message(initial)
+            .chat_duration_in_minutes(self.chat_duration_minutes)
+            .client_token(&request.client_token);
+        for content_type in SUPPORTED_CONTENT_TYPES {
+            call = call.supported_messaging_content_types(content_type);
+        }
+        let out = observe(CONNECT, OP, call.send()).await?;
+        match (
+            out.contact_id(),
+            out.participant_id(),
+            out.participant_token(),
+        ) {
+            (Some(contact), Some(participant), Some(token)) => Ok(StartedChat {
+                contact_id: contact.to_string(),
+                participant_id: participant.to_string(),
+                participant_token: token.to_string(),
+            }),
+            _ => Err(malformed(
+                CONNECT,
+                OP,
+                "ContactId/ParticipantId/ParticipantToken",
+            )),
+        }
+    }
+
+    async fn start_contact_streaming(
+        &self,
+        contact_id: &str,
+        streaming_endpoint_arn: &str,
+        client_token: &str,
+    ) -> PortResult<()> {
+        const OP: &str = "StartContactStreaming";
+        let config = ChatStreamingConfiguration::builder()
+            .streaming_endpoint_arn(streaming_endpoint_arn)
+            .build()
+            .map_err(|e| build_error(OP, e))?;
+        observe(
+            CONNECT,
+            OP,
+            self.connect
+                .start_contact_streaming()
+                .instance_id(&self.target.instance_id)
+                .contact_id(contact_id)
+                .chat_streaming_configuration(config)
+                .client_token(client_token)
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn create_participant_connection(&self, participant_token: &str) -> PortResult<String> {
+        const OP: &str = "CreateParticipantConnection";
+        let out = observe(
+            PARTICIPANT,
+            OP,
+            self.participant
+                .create_participant_connection()
+                .participant_token(participant_token)
+                .r#type(ConnectionType::ConnectionCredentials)
+                .connect_participant(true)
+                .send(),
+        )
+        .await?;
+        out.connection_credentials()
+            .and_then(|c| c.connection_token())
+            .map(str::to_string)
+            .ok_or_else(|| malformed(PARTICIPANT, OP, "ConnectionCredentials.ConnectionToken"))
+    }
+
+    async fn send_message(
+        &self,
+        connection_token: &str,
+        content_type: &str,
+        content: &str,
+        client_token: &str,
+    ) -> PortResult<String> {
+        const OP: &str = "SendMessage";
+        let out = observe(
+            PARTICIPANT,
+            OP,
+            self.participant
+                .send_message()
+                .connection_token(connection_token)
+                .content_type(content_type)
+                .content(content)
+                .client_token(client_token)
+                .send(),
+        )
+        .await?;
+        Ok(out.id().unwrap_or_default().to_string())
+    }
+
+    async fn send_event(
+        &self,
+        connection_token: &str,
+        content_type: &str,
+        content: Option<&str>,
+        client_token: &str,
+    ) -> PortResult<()> {
+        observe(
+            PARTICIPANT,
+            "SendEvent",
+            self.participant
+                .send_event()
+                .connection_token(connection_token)
+                .content_type(content_type)
+                .set_content(content.map(str::to_string))
+                .client_token(client_token)
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn disconnect_participant(
+        &self,
+        connection_token: &str,
+        client_token: &str,
+    ) -> PortResult<()> {
+        observe(
+            PARTICIPANT,
+            "DisconnectParticipant",
+            self.participant
+                .disconnect_participant()
+                .connection_token(connection_token)
+                .client_token(client_token)
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,239 @@
+//! [`SessionStore`] and [`DedupeStore`] on DynamoDB, with the reference sample's session
+//! schema (reference.md section 5) so both can share a table during a migration.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use super::call::observe;
+use crate::ports::{DedupeStore, PortResult, Session, SessionStore, CHANNEL_WHATSAPP};
+
+const SERVICE: &str = "dynamodb";
+pub const CUSTOMER_INDEX: &str = "customerId-index";
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn get_s(item: &HashMap<String, AttributeValue>, key: &str) -> String {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> i64 {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("contactId".into(), s(&session.contact_id)),
+        ("customerId".into(), s(&session.customer_id)),
+        ("channel".into(), s(&session.channel)),
+        ("participantToken".into(), s(&session.participant_token)),
+        ("connectionToken".into(), s(&session.connection_token)),
+        ("systemNumber".into(), s(&session.system_number)),
+        ("name".into(), s(&session.name)),
+        (
+            "date".into(),
+            AttributeValue::N(session.expires_at.to_string()),
+        ),
+    ])
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
+    Session {
+        contact_id: get_s(item, "contactId"),
+        customer_id: get_s(item, "customerId"),
+        channel: get_s(item, "channel"),
+        participant_token: get_s(item, "participantToken"),
+        connection_token: get_s(item, "connectionToken"),
+        system_number: get_s(item, "systemNumber"),
+        name: get_s(item, "name"),
+        expires_at: get_n(item, "date"),
+    }
+}
+
+/// Sessions as DynamoDB items, found by contact (primary key) or customer (GSI).
+pub struct DynamoSessionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSessionStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoSessionStore {
+    async fn find_by_customer(&self, customer_id: &str) -> PortResult<Option<Session>> {
+        let out = observe(
+            SERVICE,
+            "Query",
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(CUSTOMER_INDEX)
+                .key_condition_expression("customerId = :c AND channel = :ch")
+                .expression_attribute_values(":c", s(customer_id))
+                .expression_attribute_values(":ch", s(CHANNEL_WHATSAPP))
+                .send(),
+        )
+        .await?;
+        // TTL deletion lags by up to days, so expired items must be filtered here.
+        let now = now_secs();
+        Ok(out
+            .items()
+            .iter()
+            .map(from_item)
+            .filter(|s| s.expires_at > now && !s.connection_token.is_empty())
+            .max_by_key(|s| s.expires_at))
+    }
+
+    async fn find_by_contact(&self, contact_id: &str) -> PortResult<Option<Session>> {
+        let out = observe(
+            SERVICE,
+            "GetItem",
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key("contactId", s(contact_id))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?;
+        Ok(out.item().map(from_item))
+    }
+
+    async fn put(&self, session: &Session) -> PortResult<()> {
+        observe(
+            SERVICE,
+            "PutItem",
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(session)))
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete(&self, contact_id: &str) -> PortResult<()> {
+        observe(
+            SERVICE,
+            "DeleteItem",
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("contactId", s(contact_id))
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn ping(&self) -> PortResult<()> {
+        observe(
+            SERVICE,
+            "DescribeTable",
+            self.client.describe_table().table_name(&self.table).send(),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Done-markers keyed `id`, expiring through the table's TTL attribute `expires`.
+pub struct DynamoDedupeStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDedupeStore {
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+}
+
+#[async_trait]
+impl DedupeStore for DynamoDedupeStore {
+    async fn is_done(&self, key: &str) -> PortResult<bool> {
+        let out = observe(
+            SERVICE,
+            "GetItem",
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key("id", s(key))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?;
+        Ok(out
+            .item()
+            .is_some_and(|item| get_n(item, "expires") > now_secs()))
+    }
+
+    async fn mark_done(&self, key: &str, ttl: Duration) -> PortResult<()> {
+        let expires = now_secs() + ttl.as_secs() as i64;
+        observe(
+            SERVICE,
+            "PutItem",
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("id", s(key))
+                .item("expires", AttributeValue::N(expires.to_string()))
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_item_round_trips_with_reference_attribute_names() {
+        let session = Session {
+            contact_id: "c1".into(),
+            customer_id: "5491100".into(),
+            channel: CHANNEL_WHATSAPP.into(),
+            participant_token: "pt".into(),
+            connection_token: "ct".into(),
+            system_number: "phone-number-id-abc".into(),
+            name: "Ana".into(),
+            expires_at: 1_900_000_000,
+        };
+        let item = to_item(&session);
+        for key in [
+            "contactId",
+            "customerId",
+            "channel",
+            "participantToken",
+            "connectionToken",
+            "systemNumber",
+            "name",
+            "date",
+        ] {
+            assert!(item.contains_key(key), "{key}");
+        }
+        assert_eq!(from_item(&item), session);
+    }
+}

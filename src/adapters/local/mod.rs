@@ -1,0 +1,7 @@
+//! In-process adapters for local mode (`waconnect local`): no AWS account, no network.
+
+mod embedded_store;
+mod memory_queue;
+
+pub use embedded_store::EmbeddedStore;
+pub use memory_queue::{DeadLetter, MemoryQueue};

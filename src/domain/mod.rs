@@ -1,0 +1,47 @@
+//! Domain types: pure, I/O-free decoding of every inbound payload and building of every
+//! outbound one.
+//!
+//! Inbound payloads are hostile: decoders never panic and return [`DecodeError`]s whose
+//! messages name fields, never customer data.
+//!
+//! * `envelope`: SQS body -> SNS notification (envelope or raw delivery).
+//! * `eum`, `whatsapp_in`, `status`: EUM event -> customer messages and delivery receipts.
+//! * `render`: how a customer message reads for the agent.
+//! * `connect_item`: Connect chat streaming items (agent -> customer).
+//! * `whatsapp_out`: Meta Cloud API bodies for SendWhatsAppMessage.
+//! * `text`: splitting long texts to channel limits.
+//! * `ids`: idempotency tokens and dedupe keys.
+
+pub mod connect_item;
+pub mod envelope;
+pub mod error;
+pub mod eum;
+pub mod ids;
+mod json;
+pub mod render;
+pub mod status;
+pub mod text;
+pub mod whatsapp_in;
+pub mod whatsapp_out;
+
+pub use connect_item::{
+    content_types, decode_chat_item, roles, visibility, AttachmentRef, ChatItem, ItemType,
+    ATTACHMENT_APPROVED,
+};
+pub use envelope::{unwrap_sns, SnsMessage, MAX_BODY_BYTES};
+pub use error::DecodeError;
+pub use eum::{decode_eum_event, eum_phone_number_id_from_arn, InboundEvent};
+pub use ids::{client_token, dedupe_key_chat_item, dedupe_key_inbound};
+pub use render::REPLY_PREFIX;
+pub use status::{DeliveryStatus, WINDOW_CLOSED_ERROR_CODE};
+pub use text::{split_text, CONNECT_MESSAGE_MAX_CHARS};
+pub use whatsapp_in::{
+    limits, ContactCard, ContactPhone, CustomerMessage, Media, MediaKind, MessageContent,
+};
+pub use whatsapp_out::{
+    mark_read, mark_read_with_typing, media_by_link, media_kind_for_mime, reaction, reactions,
+    text_message, WHATSAPP_CAPTION_MAX_CHARS, WHATSAPP_TEXT_MAX_CHARS,
+};
+
+#[cfg(test)]
+mod hostile_input_tests;

@@ -1,0 +1,133 @@
+//! Delivery receipts for messages *we* sent (`value.statuses[]`).
+//!
+//! Mostly informational, except failures: error 131047 means the customer's 24-hour service
+//! window is closed and free-form messages will be refused until they write again, which the
+//! agent must be told.
+
+use serde_json::Value;
+
+use super::error::DecodeError;
+use super::json;
+use super::whatsapp_in::{limits::MAX_WAMID_CHARS, safe_token};
+
+/// Meta error code: "Re-engagement message" (more than 24 h since the customer last wrote).
+pub const WINDOW_CLOSED_ERROR_CODE: i64 = 131047;
+
+/// One delivery receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    /// wamid of our outbound message.
+    pub message_id: String,
+    /// "sent" | "delivered" | "read" | "failed" | ... (a sanitized lowercase token).
+    pub status: String,
+    /// The customer's wa_id.
+    pub recipient_id: Option<String>,
+    /// Unix seconds.
+    pub timestamp: Option<i64>,
+    /// `errors[].code`, in order.
+    pub error_codes: Vec<i64>,
+}
+
+impl DeliveryStatus {
+    /// True when delivery failed because the 24-hour customer service window is closed.
+    pub fn window_closed(&self) -> bool {
+        self.error_codes.contains(&WINDOW_CLOSED_ERROR_CODE)
+    }
+
+    /// True for a "failed" receipt.
+    pub fn is_failed(&self) -> bool {
+        self.status == "failed"
+    }
+}
+
+/// Decodes one `value.statuses[]` element. Only the wamid and status are required; the
+/// optional parts degrade to `None`/empty when malformed since they are advisory.
+pub(crate) fn decode_status(v: &Value) -> Result<DeliveryStatus, DecodeError> {
+    let s = json::as_obj(v, "statuses[]")?;
+    let message_id = json::req_id(s, "id", "statuses[].id", MAX_WAMID_CHARS)?;
+    let status = json::req_str(s, "status", "statuses[].status")?;
+    let status = safe_token(status);
+    if status == "unknown" {
+        return Err(DecodeError::Invalid {
+            field: "statuses[].status",
+            reason: "not a status token",
+        });
+    }
+    let recipient_id = json::opt_str(s, "recipient_id", "statuses[].recipient_id")
+        .ok()
+        .flatten()
+        .and_then(|r| json::check_id(r, "statuses[].recipient_id", 64).ok())
+        .map(str::to_string);
+    let timestamp = json::opt_int(s, "timestamp", "statuses[].timestamp")
+        .ok()
+        .flatten();
+    let error_codes = json::opt_array(s, "errors", "statuses[].errors")
+        .ok()
+        .flatten()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.as_object())
+                .filter_map(|e| json::opt_int(e, "code", "errors[].code").ok().flatten())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(DeliveryStatus {
+        message_id,
+        status,
+        recipient_id,
+        timestamp,
+        error_codes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_a_failed_status() {
+        let s = decode_status(&json!({"id": "wamid.O", "status": "failed", "timestamp": "1763650991",
+            "recipient_id": "5491155550123", "errors": [{"code": 131047, "title": "Re-engagement message"}]}))
+        .unwrap();
+        assert_eq!(
+            s,
+            DeliveryStatus {
+                message_id: "wamid.O".into(),
+                status: "failed".into(),
+                recipient_id: Some("5491155550123".into()),
+                timestamp: Some(1763650991),
+                error_codes: vec![131047],
+            }
+        );
+        assert!(s.window_closed());
+        assert!(s.is_failed());
+    }
+
+    #[test]
+    fn minimal_and_degraded_statuses() {
+        let s = decode_status(&json!({"id": "wamid.O", "status": "read", "timestamp": [1],
+            "recipient_id": 5, "errors": [{"code": "x"}, 3, {"code": 131026}]}))
+        .unwrap();
+        assert_eq!(s.timestamp, None);
+        assert_eq!(s.recipient_id, None);
+        assert_eq!(s.error_codes, vec![131026]);
+        assert!(!s.window_closed());
+        assert!(!s.is_failed());
+    }
+
+    #[test]
+    fn invalid_statuses() {
+        for bad in [
+            json!([]),
+            json!({"status": "sent"}),
+            json!({"id": "wamid.O"}),
+            json!({"id": "", "status": "sent"}),
+            json!({"id": "wamid.O", "status": "Sent To You!"}),
+            json!({"id": "wamid.O", "status": 1}),
+        ] {
+            assert!(decode_status(&bad).is_err(), "{bad}");
+        }
+    }
+}

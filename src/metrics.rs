@@ -1,0 +1,140 @@
+//! Metric names and the few helpers that record them. Every name the dashboards and
+//! alert rules use is defined here, once; docs/metrics.md explains each.
+//!
+//! No label ever carries a phone number, a message id or a token: label values are drawn
+//! from small fixed sets (actor names, operations, outcomes).
+
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const AWS_CALLS: &str = "waconnect_aws_calls_total";
+pub const AWS_CALL_DURATION: &str = "waconnect_aws_call_duration_seconds";
+pub const ACTOR_MESSAGES: &str = "waconnect_actor_messages_total";
+pub const ACTOR_ERRORS: &str = "waconnect_actor_errors_total";
+pub const ACTOR_HANDLE_DURATION: &str = "waconnect_actor_handle_duration_seconds";
+pub const ACTOR_MAILBOX_DEPTH: &str = "waconnect_actor_mailbox_depth";
+pub const ACTOR_RESTARTS: &str = "waconnect_actor_restarts_total";
+pub const ACTOR_HEARTBEAT: &str = "waconnect_actor_heartbeat_timestamp_seconds";
+pub const E2E_LATENCY: &str = "waconnect_e2e_latency_seconds";
+pub const CONVERSATIONS_ACTIVE: &str = "waconnect_conversations_active";
+pub const SESSIONS_ACTIVE: &str = "waconnect_sessions_active";
+pub const SESSIONS_STARTED: &str = "waconnect_sessions_started_total";
+pub const DEDUPE_HITS: &str = "waconnect_dedupe_hits_total";
+pub const DEAD_LETTERS: &str = "waconnect_dead_letters_total";
+pub const QUEUE_MESSAGES: &str = "waconnect_queue_messages_total";
+pub const QUEUE_IN_FLIGHT: &str = "waconnect_queue_in_flight_messages";
+pub const WHATSAPP_STATUSES: &str = "waconnect_whatsapp_statuses_total";
+pub const INBOUND_MESSAGES: &str = "waconnect_inbound_messages_total";
+pub const OUTBOUND_ITEMS: &str = "waconnect_outbound_items_total";
+
+/// Latency buckets (seconds) for every `_seconds` histogram: 1 ms .. 60 s.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Installs the global Prometheus recorder; the handle renders `/metrics`.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    describe_counter!(
+        AWS_CALLS,
+        "AWS API calls by service, operation and outcome."
+    );
+    describe_histogram!(AWS_CALL_DURATION, "AWS API call latency, retries included.");
+    describe_counter!(ACTOR_MESSAGES, "Messages an actor handled, by outcome.");
+    describe_counter!(ACTOR_ERRORS, "Errors an actor met, by kind.");
+    describe_histogram!(ACTOR_HANDLE_DURATION, "Time an actor spent on one message.");
+    describe_gauge!(
+        ACTOR_MAILBOX_DEPTH,
+        "Messages waiting in an actor's mailbox."
+    );
+    describe_counter!(ACTOR_RESTARTS, "Times the supervisor restarted an actor.");
+    describe_gauge!(ACTOR_HEARTBEAT, "Unix time an actor last made progress.");
+    describe_histogram!(E2E_LATENCY, "From queue arrival to delivery, by direction.");
+    describe_gauge!(CONVERSATIONS_ACTIVE, "Customer conversation actors alive.");
+    describe_gauge!(
+        SESSIONS_ACTIVE,
+        "Conversations holding a Connect chat session."
+    );
+    describe_counter!(SESSIONS_STARTED, "Connect chats started, by reason.");
+    describe_counter!(DEDUPE_HITS, "Redelivered work skipped as already done.");
+    describe_counter!(DEAD_LETTERS, "Queue messages moved to a dead-letter queue.");
+    describe_counter!(
+        QUEUE_MESSAGES,
+        "Queue messages finished, by queue and outcome."
+    );
+    describe_gauge!(
+        QUEUE_IN_FLIGHT,
+        "Queue messages received and not yet finished."
+    );
+    describe_counter!(WHATSAPP_STATUSES, "WhatsApp delivery statuses received.");
+    describe_counter!(
+        INBOUND_MESSAGES,
+        "Customer messages handled, by type and outcome."
+    );
+    describe_counter!(
+        OUTBOUND_ITEMS,
+        "Connect chat items handled, by type and outcome."
+    );
+}
+
+pub fn aws_call(
+    service: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+    took: Duration,
+) {
+    counter!(AWS_CALLS, "service" => service, "operation" => operation, "outcome" => outcome)
+        .increment(1);
+    histogram!(AWS_CALL_DURATION, "service" => service, "operation" => operation)
+        .record(took.as_secs_f64());
+}
+
+/// Per-actor instruments, cheap to clone into handlers.
+#[derive(Clone, Copy, Debug)]
+pub struct ActorMetrics {
+    pub actor: &'static str,
+}
+
+impl ActorMetrics {
+    pub const fn new(actor: &'static str) -> Self {
+        Self { actor }
+    }
+    pub fn enqueued(&self) {
+        gauge!(ACTOR_MAILBOX_DEPTH, "actor" => self.actor).increment(1.0);
+    }
+    pub fn dequeued(&self) {
+        gauge!(ACTOR_MAILBOX_DEPTH, "actor" => self.actor).decrement(1.0);
+    }
+    pub fn handled(&self, outcome: &'static str, took: Duration) {
+        counter!(ACTOR_MESSAGES, "actor" => self.actor, "outcome" => outcome).increment(1);
+        histogram!(ACTOR_HANDLE_DURATION, "actor" => self.actor).record(took.as_secs_f64());
+        self.heartbeat();
+    }
+    pub fn error(&self, kind: &'static str) {
+        counter!(ACTOR_ERRORS, "actor" => self.actor, "kind" => kind).increment(1);
+    }
+    pub fn restarted(&self) {
+        counter!(ACTOR_RESTARTS, "actor" => self.actor).increment(1);
+    }
+    pub fn heartbeat(&self) {
+        gauge!(ACTOR_HEARTBEAT, "actor" => self.actor).set(unix_now_secs());
+    }
+}
+
+pub fn unix_now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,141 @@
+//! The three ways to run waconnect: `run` (AWS), `sim` (simulator alone) and `local`
+//! (router + simulator in one process, in-process queues, embedded store).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+
+use crate::actors::supervisor::Ports;
+use crate::adapters::aws::{AwsConnect, EumWhatsApp};
+use crate::adapters::local::{EmbeddedStore, MemoryQueue};
+use crate::app::{self, AppError};
+use crate::cli::{LocalArgs, RunArgs};
+use crate::config::{Behaviour, ConnectTarget};
+use crate::sim::{self, SimArgs, SimIdentity, Simulator};
+
+/// Local mode's fixed Connect identifiers: the simulator accepts any.
+const LOCAL_INSTANCE_ID: &str = "00000000-0000-4000-8000-00000000c0de";
+const LOCAL_FLOW_ID: &str = "00000000-0000-4000-8000-0000000f1000";
+const LOCAL_STREAMING_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:waconnect-local-stream";
+/// In-process queues redeliver unfinished messages after this long, as SQS would.
+const LOCAL_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, AppError> {
+    crate::metrics::install().map_err(|e| AppError::Other(format!("metrics: {e}")))
+}
+
+pub async fn run(args: RunArgs) -> Result<(), AppError> {
+    let settings = args.settings.merged_with_file(args.config.as_deref())?;
+    let (resources, target, behaviour) = settings.resolve()?;
+    let metrics = install_metrics()?;
+    let sdk = app::load_aws_config().await;
+    if sdk.region().is_none() {
+        return Err(AppError::Other(
+            "missing setting AWS region: set AWS_REGION (or a profile with a region)".into(),
+        ));
+    }
+    let ports = app::aws_ports(&sdk, &resources, &target, &behaviour);
+    app::run_router(
+        ports,
+        behaviour,
+        target.streaming_topic_arn,
+        args.admin_listen,
+        metrics,
+    )
+    .await
+}
+
+pub async fn sim(args: SimArgs) -> Result<(), AppError> {
+    sim::run_standalone(args)
+        .await
+        .map_err(|e| AppError::Other(e.to_string()))
+}
+
+pub async fn local(args: LocalArgs) -> Result<(), AppError> {
+    let behaviour = Behaviour::from_settings(&args.behaviour)?;
+    let metrics = install_metrics()?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+        AppError::Other(format!(
+            "cannot create data dir {}: {e}",
+            args.data_dir.display()
+        ))
+    })?;
+    let store = EmbeddedStore::open(&args.data_dir.join("waconnect.redb"))
+        .map_err(|e| AppError::Other(e.to_string()))?;
+
+    let inbound = Arc::new(MemoryQueue::new("inbound", LOCAL_VISIBILITY_TIMEOUT));
+    let connect_events = Arc::new(MemoryQueue::new("connect", LOCAL_VISIBILITY_TIMEOUT));
+    let simulator = Simulator::new(
+        SimIdentity::default(),
+        Arc::new(sim::sinks::MemoryInboundSink::new(inbound.clone())),
+        Arc::new(sim::sinks::MemoryChatStreamSink::new(
+            connect_events.clone(),
+        )),
+        true,
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: args.listen.to_string(),
+            source,
+        })?;
+    let sim_url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map_err(|e| AppError::Other(e.to_string()))?
+    );
+    tokio::spawn(async move {
+        if let Err(e) = sim::serve(listener, simulator).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    tracing::info!(simulator = %sim_url, "local mode: simulator listening (control API under /sim)");
+
+    // The production SDK clients, pointed at the embedded simulator.
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&sim_url)
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "waconnect-local",
+        ))
+        .timeout_config(app::api_timeouts())
+        .load()
+        .await;
+    let target = ConnectTarget {
+        instance_id: LOCAL_INSTANCE_ID.into(),
+        contact_flow_id: LOCAL_FLOW_ID.into(),
+        streaming_topic_arn: LOCAL_STREAMING_TOPIC.into(),
+    };
+    let store = Arc::new(store);
+    let ports = Ports {
+        inbound_queue: inbound,
+        connect_queue: connect_events,
+        sessions: store.clone(),
+        dedupe: store,
+        connect: Arc::new(AwsConnect::new(
+            aws_sdk_connect::Client::new(&sdk),
+            aws_sdk_connectparticipant::Client::new(&sdk),
+            target.clone(),
+            &behaviour,
+        )),
+        whatsapp: Arc::new(EumWhatsApp::new(
+            aws_sdk_socialmessaging::Client::new(&sdk),
+            behaviour.meta_api_version.clone(),
+        )),
+    };
+    app::run_router(
+        ports,
+        behaviour,
+        target.streaming_topic_arn,
+        args.admin_listen,
+        metrics,
+    )
+    .await
+}

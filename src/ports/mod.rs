@@ -1,0 +1,16 @@
+//! Ports: the small async traits behind which every external system sits.
+//!
+//! Actors only see these traits, so the same actor code runs against AWS in production,
+//! against moto + the simulator in tests, and against in-process adapters in local mode.
+
+mod connect;
+mod error;
+mod queue;
+mod store;
+mod whatsapp;
+
+pub use connect::{ConnectChat, NewChatRequest, StartedChat};
+pub use error::{ErrorKind, PortError, PortResult};
+pub use queue::{ChatStreamSink, InboundSink, Queue, QueueMessage};
+pub use store::{DedupeStore, Session, SessionStore, CHANNEL_WHATSAPP};
+pub use whatsapp::WhatsApp;

@@ -1,0 +1,359 @@
+//! The JSON control API under `/sim`: tests play the customer (inject WhatsApp messages,
+//! read the inbox) and the agent (write, end, expire, transfer chats), inject faults and
+//! read the call log.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::faults::{Fault, FaultSpec};
+use super::state::{NewItem, Simulator};
+use super::webhook::{customer_message_event, customer_messages_in, new_wamid};
+use super::wire::{parse_control, ControlError};
+
+type Sim = State<Arc<Simulator>>;
+type Body = Result<Bytes, BytesRejection>;
+type Answer = Result<Response, ControlError>;
+
+const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
+
+pub(crate) fn routes() -> Router<Arc<Simulator>> {
+    Router::new()
+        .route("/sim/healthz", get(healthz))
+        .route("/sim/customers/{wa_id}/messages", post(customer_message))
+        .route("/sim/customers/{wa_id}/inbox", get(inbox))
+        .route("/sim/inbound/raw", post(inbound_raw))
+        .route("/sim/chats", get(list_chats))
+        .route("/sim/chats/{contact_id}", get(get_chat))
+        .route(
+            "/sim/chats/{contact_id}/agent/messages",
+            post(agent_message),
+        )
+        .route("/sim/chats/{contact_id}/end", post(end_chat))
+        .route("/sim/chats/{contact_id}/expire", post(expire_chat))
+        .route("/sim/chats/{contact_id}/transfer", post(transfer_chat))
+        .route(
+            "/sim/faults",
+            post(add_fault).delete(clear_faults).get(list_faults),
+        )
+        .route("/sim/calls", get(calls))
+}
+
+fn ok(value: Value) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+fn bytes(body: Body) -> Result<Bytes, ControlError> {
+    body.map_err(|r| ControlError::from_rejection(&r))
+}
+
+/// A customer's WhatsApp id as Meta writes it: digits, no `+`.
+fn customer_id(raw: &str) -> Result<String, ControlError> {
+    let id = raw.trim_start_matches('+');
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ControlError::bad_request(format!(
+            "customer id {raw:?} must be digits"
+        )));
+    }
+    Ok(id.to_string())
+}
+
+async fn healthz() -> Answer {
+    ok(json!({ "status": "ok" }))
+}
+
+/// `POST /sim/customers/{wa_id}/messages`: the customer writes to the business.
+async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body) -> Answer {
+    let wa_id = customer_id(&wa_id)?;
+    let mut message: serde_json::Map<String, Value> = parse_control(&bytes(body)?)?;
+    let profile_name = match message.remove("profile_name") {
+        Some(Value::String(name)) => name,
+        Some(_) => return Err(ControlError::bad_request("profile_name must be a string")),
+        None => {
+            let tail = &wa_id[wa_id.len().saturating_sub(4)..];
+            format!("Customer {tail}")
+        }
+    };
+    // Control-only fields, not part of the Meta message.
+    message.remove("media");
+    if !message.get("type").is_some_and(Value::is_string) {
+        return Err(ControlError::bad_request(
+            "a message needs a \"type\" (e.g. \"text\")",
+        ));
+    }
+    if let Some(Value::Object(context)) = message.get_mut("context") {
+        // Meta names who wrote the quoted message: the business, for our messages.
+        context
+            .entry("from")
+            .or_insert_with(|| json!(sim.identity.display_phone_number));
+    }
+    let wamid = new_wamid(&wa_id);
+    message.insert("from".into(), json!(wa_id));
+    message.insert("id".into(), json!(wamid));
+    message.insert(
+        "timestamp".into(),
+        json!(Utc::now().timestamp().to_string()),
+    );
+    let kind = message
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+
+    sim.lock().wamid_owner.insert(wamid.clone(), wa_id.clone());
+    let event =
+        customer_message_event(&sim.identity, &wa_id, &profile_name, Value::Object(message));
+    sim.inbound
+        .publish_event(&event)
+        .await
+        .map_err(|e| ControlError::bad_gateway(e.to_string()))?;
+    tracing::info!(%wa_id, %kind, %wamid, "simulator: customer message injected");
+    ok(json!({ "wamid": wamid }))
+}
+
+/// `GET /sim/customers/{wa_id}/inbox`: what the business sent the customer, in order.
+async fn inbox(State(sim): Sim, Path(wa_id): Path<String>) -> Answer {
+    let key = wa_id.trim_start_matches('+');
+    let messages = sim.lock().inboxes.get(key).cloned().unwrap_or_default();
+    ok(json!({ "messages": messages }))
+}
+
+/// `POST /sim/inbound/raw`: the body goes to the inbound queue unchanged.
+async fn inbound_raw(State(sim): Sim, body: Body) -> Answer {
+    let body = bytes(body)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ControlError::bad_request("body must be UTF-8 (an SQS body is text)"))?;
+    {
+        let mut state = sim.lock();
+        for (wamid, from) in customer_messages_in(text) {
+            state.wamid_owner.insert(wamid, from);
+        }
+    }
+    sim.inbound
+        .enqueue_raw(text)
+        .await
+        .map_err(|e| ControlError::bad_gateway(e.to_string()))?;
+    tracing::info!(bytes = body.len(), "simulator: raw inbound body enqueued");
+    Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+}
+
+async fn list_chats(State(sim): Sim) -> Answer {
+    let chats: Vec<Value> = sim.lock().chats.iter().map(|c| c.to_json()).collect();
+    ok(json!({ "chats": chats }))
+}
+
+async fn get_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer {
+    let state = sim.lock();
+    let index = state
+        .chat_by_contact(&contact_id)
+        .ok_or_else(|| unknown_chat(&contact_id))?;
+    ok(state.chats[index].to_json())
+}
+
+fn unknown_chat(contact_id: &str) -> ControlError {
+    ControlError::not_found(format!("no chat with contact id {contact_id}"))
+}
+
+/// Runs `change` on the open chat `contact_id` (404 unknown, 409 ended).
+fn with_open_chat<T>(
+    sim: &Simulator,
+    contact_id: &str,
+    change: impl FnOnce(&mut super::state::Chat, &str) -> T,
+) -> Result<T, ControlError> {
+    let mut state = sim.lock();
+    let index = state
+        .chat_by_contact(contact_id)
+        .ok_or_else(|| unknown_chat(contact_id))?;
+    let chat = &mut state.chats[index];
+    if !chat.is_open() {
+        return Err(ControlError::conflict(format!(
+            "chat {contact_id} has ended"
+        )));
+    }
+    Ok(change(chat, &sim.identity.account_id))
+}
+
+#[derive(Deserialize)]
+struct AgentMessage {
+    text: String,
+    #[serde(default = "all")]
+    visibility: String,
+    #[serde(default = "agent")]
+    role: String,
+    #[serde(default = "agent_name")]
+    display_name: String,
+    #[serde(default = "plain")]
+    content_type: String,
+}
+
+fn all() -> String {
+    "ALL".into()
+}
+fn agent() -> String {
+    "AGENT".into()
+}
+fn agent_name() -> String {
+    "Agent".into()
+}
+fn plain() -> String {
+    "text/plain".into()
+}
+
+/// `POST /sim/chats/{contact_id}/agent/messages`: the agent (or a bot, or the system)
+/// writes in the chat.
+async fn agent_message(State(sim): Sim, Path(contact_id): Path<String>, body: Body) -> Answer {
+    let input: AgentMessage = parse_control(&bytes(body)?)?;
+    if input.text.is_empty() {
+        return Err(ControlError::bad_request("text must not be empty"));
+    }
+    if !["ALL", "AGENT", "CUSTOMER"].contains(&input.visibility.as_str()) {
+        return Err(ControlError::bad_request(
+            "visibility must be ALL, AGENT or CUSTOMER",
+        ));
+    }
+    if !["AGENT", "SYSTEM", "CUSTOM_BOT"].contains(&input.role.as_str()) {
+        return Err(ControlError::bad_request(
+            "role must be AGENT, SYSTEM or CUSTOM_BOT",
+        ));
+    }
+    if input.content_type != "text/plain" && input.content_type != "text/markdown" {
+        return Err(ControlError::bad_request(
+            "content_type must be text/plain or text/markdown",
+        ));
+    }
+    let item = with_open_chat(&sim, &contact_id, |chat, account| {
+        chat.record(
+            NewItem {
+                kind: "MESSAGE",
+                role: &input.role,
+                display_name: &input.display_name,
+                content_type: &input.content_type,
+                content: Some(&input.text),
+                visibility: &input.visibility,
+            },
+            account,
+        )
+    })?;
+    tracing::info!(%contact_id, role = %input.role, item_id = %item.id, "simulator: agent message");
+    ok(json!({ "id": item.id }))
+}
+
+/// `POST /sim/chats/{contact_id}/end`: the agent ends the chat (chat.ended is streamed).
+async fn end_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer {
+    with_open_chat(&sim, &contact_id, |chat, account| {
+        chat.record(
+            NewItem {
+                kind: "EVENT",
+                role: "SYSTEM",
+                display_name: "SYSTEM",
+                content_type: CHAT_ENDED,
+                content: None,
+                visibility: "ALL",
+            },
+            account,
+        );
+        chat.ended = true;
+    })?;
+    tracing::info!(%contact_id, "simulator: chat ended by agent");
+    ok(json!({}))
+}
+
+/// `POST /sim/chats/{contact_id}/expire`: the chat times out silently; its tokens answer
+/// AccessDenied from now on and nothing is streamed.
+async fn expire_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer {
+    {
+        let mut state = sim.lock();
+        let index = state
+            .chat_by_contact(&contact_id)
+            .ok_or_else(|| unknown_chat(&contact_id))?;
+        let chat = &mut state.chats[index];
+        chat.ended = true;
+        chat.expired = true;
+    }
+    tracing::info!(%contact_id, "simulator: chat expired");
+    ok(json!({}))
+}
+
+/// `POST /sim/chats/{contact_id}/transfer`: the chat continues under a new ContactId.
+async fn transfer_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer {
+    let new_id = uuid::Uuid::new_v4().to_string();
+    {
+        let mut state = sim.lock();
+        let index = state
+            .chat_by_contact(&contact_id)
+            .ok_or_else(|| unknown_chat(&contact_id))?;
+        let chat = &mut state.chats[index];
+        if !chat.is_open() {
+            return Err(ControlError::conflict(format!(
+                "chat {contact_id} has ended"
+            )));
+        }
+        chat.contact_id = new_id.clone();
+        state.by_contact.insert(new_id.clone(), index);
+    }
+    tracing::info!(%contact_id, new_contact_id = %new_id, "simulator: chat transferred");
+    ok(json!({ "contact_id": new_id }))
+}
+
+/// `POST /sim/faults`.
+async fn add_fault(State(sim): Sim, body: Body) -> Answer {
+    let spec: FaultSpec = parse_control(&bytes(body)?)?;
+    let mut state = sim.lock();
+    state.next_fault_id += 1;
+    let fault = Fault::from_spec(state.next_fault_id, spec)?;
+    tracing::info!(
+        id = fault.id,
+        operation = %fault.operation,
+        error = ?fault.error.as_ref().map(|e| &e.code),
+        rate = fault.rate,
+        latency_ms = fault.latency.as_millis() as u64,
+        count = ?fault.remaining,
+        "simulator: fault added"
+    );
+    let id = fault.id;
+    state.faults.push(fault);
+    ok(json!({ "id": id }))
+}
+
+/// `DELETE /sim/faults`: all faults gone.
+async fn clear_faults(State(sim): Sim) -> Answer {
+    sim.lock().faults.clear();
+    tracing::info!("simulator: faults cleared");
+    ok(json!({}))
+}
+
+/// `GET /sim/faults`: the active faults with their remaining budgets.
+async fn list_faults(State(sim): Sim) -> Answer {
+    let faults: Vec<Value> = sim
+        .lock()
+        .faults
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "operation": f.operation,
+                "error": f.error.as_ref().map(|e| &e.code),
+                "status": f.error.as_ref().map(|e| e.status),
+                "rate": f.rate,
+                "latency_ms": f.latency.as_millis() as u64,
+                "count": f.remaining,
+            })
+        })
+        .collect();
+    ok(json!({ "faults": faults }))
+}
+
+/// `GET /sim/calls`: every AWS call answered, in order, with its HTTP status.
+async fn calls(State(sim): Sim) -> Answer {
+    let calls: Vec<_> = sim.lock().calls.iter().cloned().collect();
+    ok(json!({ "calls": calls }))
+}

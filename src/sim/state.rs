@@ -1,0 +1,296 @@
+//! The simulator's memory: chats (Connect), customer inboxes (WhatsApp), faults and the
+//! call log. Everything sits behind one mutex that is never held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::faults::Fault;
+use super::identity::SimIdentity;
+use super::sinks::iso_millis;
+use super::stream::{render, spawn_chat_streamer, ChatContext, StreamTx};
+use crate::ports::{ChatStreamSink, InboundSink};
+
+/// How many call records `GET /sim/calls` keeps (oldest dropped first).
+const MAX_CALLS: usize = 10_000;
+
+/// Connect's default chat duration when StartChatContact names none (25 hours).
+pub(crate) const DEFAULT_CHAT_MINUTES: i64 = 1500;
+
+/// The fake Amazon Connect + Connect Participant + EUM Social. Share it as `Arc<Simulator>`.
+pub struct Simulator {
+    pub(crate) identity: SimIdentity,
+    pub(crate) inbound: Arc<dyn InboundSink>,
+    pub(crate) stream: Arc<dyn ChatStreamSink>,
+    /// Whether a `delivered` status follows each business message, as Meta sends one.
+    pub(crate) emit_statuses: bool,
+    state: Mutex<State>,
+}
+
+impl Simulator {
+    pub fn new(
+        identity: SimIdentity,
+        inbound: Arc<dyn InboundSink>,
+        stream: Arc<dyn ChatStreamSink>,
+        emit_statuses: bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            identity,
+            inbound,
+            stream,
+            emit_statuses,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    pub fn identity(&self) -> &SimIdentity {
+        &self.identity
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic mid-update of plain data; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One AWS call as answered, for `GET /sim/calls`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub operation: String,
+    pub status: u16,
+    pub at: String,
+}
+
+/// One message the business sent to a customer (`GET /sim/customers/{id}/inbox`).
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEntry {
+    /// The messageId SendWhatsAppMessage returned.
+    pub id: String,
+    /// The Meta message `type` (`text`, `reaction`, ...) or `read` for mark-as-read.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The Meta message JSON as sent.
+    pub body: serde_json::Value,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub chats: Vec<Chat>,
+    /// Every contact id a chat has had (initial and after transfers) -> chat index.
+    pub by_contact: HashMap<String, usize>,
+    pub by_participant_token: HashMap<String, usize>,
+    pub by_connection_token: HashMap<String, usize>,
+    /// StartChatContact ClientToken -> chat index.
+    pub by_start_token: HashMap<String, usize>,
+    /// Customer wa_id (no `+`) -> what the business sent them, in order.
+    pub inboxes: HashMap<String, Vec<InboxEntry>>,
+    /// wamid of a customer message -> the customer, to file mark-as-read bodies.
+    pub wamid_owner: HashMap<String, String>,
+    pub faults: Vec<Fault>,
+    pub next_fault_id: u64,
+    pub calls: VecDeque<CallRecord>,
+}
+
+impl State {
+    pub fn record_call(&mut self, operation: &str, status: u16) {
+        if self.calls.len() >= MAX_CALLS {
+            self.calls.pop_front();
+        }
+        self.calls.push_back(CallRecord {
+            operation: operation.to_string(),
+            status,
+            at: iso_millis(Utc::now()),
+        });
+    }
+
+    pub fn chat_by_contact(&self, contact_id: &str) -> Option<usize> {
+        self.by_contact.get(contact_id).copied()
+    }
+}
+
+/// A chat item: a message or event as Connect records it in the transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub id: String,
+    /// `MESSAGE`, `EVENT` or `ATTACHMENT`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub participant_role: String,
+    pub participant_id: String,
+    pub display_name: String,
+    pub content_type: String,
+    pub content: Option<String>,
+    /// `ALL`, `AGENT` or `CUSTOMER`: who sees the item (MessageVisibility).
+    pub visibility: String,
+    pub absolute_time: String,
+    /// The ContactId at the time the item was recorded (transfers change it).
+    pub contact_id: String,
+}
+
+/// What a new item says; the chat fills in ids, time and participant.
+pub(crate) struct NewItem<'a> {
+    pub kind: &'static str,
+    pub role: &'a str,
+    pub display_name: &'a str,
+    pub content_type: &'a str,
+    pub content: Option<&'a str>,
+    pub visibility: &'a str,
+}
+
+/// A StartContactStreaming registration.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamTarget {
+    pub topic_arn: String,
+    pub streaming_id: String,
+    pub client_token: Option<String>,
+}
+
+/// One Connect chat contact.
+pub(crate) struct Chat {
+    pub contact_id: String,
+    pub initial_contact_id: String,
+    pub instance_id: String,
+    pub attributes: BTreeMap<String, String>,
+    pub customer_participant_id: String,
+    pub customer_display_name: String,
+    pub participant_token: String,
+    pub connection_token: Option<String>,
+    pub ended: bool,
+    /// Ended silently by `/sim/chats/{id}/expire` (no event streamed).
+    pub expired: bool,
+    pub expires_at: DateTime<Utc>,
+    /// Participant ids of the non-customer roles, made on first use.
+    pub participants: HashMap<String, String>,
+    pub streams: Vec<StreamTarget>,
+    pub items: Vec<Item>,
+    /// "<operation>:<ClientToken>" -> (item id, AbsoluteTime) for idempotent retries.
+    pub sent: HashMap<String, (String, String)>,
+    stream_tx: Option<StreamTx>,
+}
+
+impl Chat {
+    pub fn new(
+        instance_id: String,
+        attributes: BTreeMap<String, String>,
+        customer_display_name: String,
+        duration_minutes: i64,
+    ) -> Self {
+        let contact_id = uuid::Uuid::new_v4().to_string();
+        Self {
+            initial_contact_id: contact_id.clone(),
+            contact_id,
+            instance_id,
+            attributes,
+            customer_participant_id: uuid::Uuid::new_v4().to_string(),
+            customer_display_name,
+            participant_token: new_token(),
+            connection_token: None,
+            ended: false,
+            expired: false,
+            expires_at: Utc::now() + chrono::Duration::minutes(duration_minutes),
+            participants: HashMap::new(),
+            streams: Vec::new(),
+            items: Vec::new(),
+            sent: HashMap::new(),
+            stream_tx: None,
+        }
+    }
+
+    /// Whether participant calls may still use the chat's tokens.
+    pub fn is_open(&self) -> bool {
+        !self.ended && Utc::now() < self.expires_at
+    }
+
+    fn participant_id(&mut self, role: &str) -> String {
+        if role == "CUSTOMER" {
+            return self.customer_participant_id.clone();
+        }
+        self.participants
+            .entry(role.to_string())
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone()
+    }
+
+    /// Appends an item and queues it for every streaming topic; returns a copy.
+    pub fn record(&mut self, new: NewItem<'_>, account_id: &str) -> Item {
+        let item = Item {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: new.kind,
+            participant_role: new.role.to_string(),
+            participant_id: self.participant_id(new.role),
+            display_name: new.display_name.to_string(),
+            content_type: new.content_type.to_string(),
+            content: new.content.map(str::to_string),
+            visibility: new.visibility.to_string(),
+            absolute_time: iso_millis(Utc::now()),
+            contact_id: self.contact_id.clone(),
+        };
+        let topics: Vec<String> = self.streams.iter().map(|s| s.topic_arn.clone()).collect();
+        for topic in &topics {
+            self.enqueue(&item, topic, account_id);
+        }
+        self.items.push(item.clone());
+        item
+    }
+
+    /// Registers a streaming topic and queues the chat's earlier items to it: Connect
+    /// streams the whole chat, the initial message included.
+    pub fn add_stream(
+        &mut self,
+        target: StreamTarget,
+        sink: &Arc<dyn ChatStreamSink>,
+        account_id: &str,
+    ) {
+        if self.stream_tx.is_none() {
+            self.stream_tx = Some(spawn_chat_streamer(
+                sink.clone(),
+                self.initial_contact_id.clone(),
+            ));
+        }
+        let topic = target.topic_arn.clone();
+        self.streams.push(target);
+        let earlier = self.items.clone();
+        for item in &earlier {
+            self.enqueue(item, &topic, account_id);
+        }
+    }
+
+    fn enqueue(&self, item: &Item, topic: &str, account_id: &str) {
+        let Some(tx) = &self.stream_tx else { return };
+        let context = ChatContext {
+            initial_contact_id: &self.initial_contact_id,
+            instance_id: &self.instance_id,
+            account_id,
+        };
+        if tx.send(render(item, &context, topic)).is_err() {
+            tracing::error!(contact_id = %self.contact_id, "simulator: chat streamer is gone");
+        }
+    }
+
+    /// The chat as the control API shows it (tokens left out on purpose).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "contact_id": self.contact_id,
+            "initial_contact_id": self.initial_contact_id,
+            "state": if self.is_open() { "active" } else { "ended" },
+            "expired": self.expired,
+            "customer_id": self.attributes.get("customerId"),
+            "customer_display_name": self.customer_display_name,
+            "attributes": self.attributes,
+            "streaming_topics": self.streams.iter().map(|s| &s.topic_arn).collect::<Vec<_>>(),
+            "items": self.items,
+        })
+    }
+}
+
+/// An opaque bearer token, like Connect's participant and connection tokens.
+pub(crate) fn new_token() -> String {
+    let mut bytes = Vec::with_capacity(48);
+    for _ in 0..3 {
+        bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
