@@ -250,7 +250,7 @@ PYEOF
 # (b) Kubernetes manifests
 # ---------------------------------------------------------------------------------------
 check_k8s() {
-  step "(b) Kubernetes manifests (kustomize + kubernetes-validate $K8S_VALIDATE_SPEC, Kubernetes $K8S_VERSION)"
+  step "(b) Kubernetes manifests (kustomize, kubernetes-validate --strict, Kubernetes $K8S_VERSION)"
   ensure_kustomize
   if [ "${KUSTOMIZE[0]}" = kubectl ]; then
     echo "renderer: kubectl kustomize ($(kubectl version --client 2>/dev/null | tr '\n' ' ' | sed 's/  */ /g'))"
@@ -313,7 +313,10 @@ if len(cms) != 1 or len(deps) != 1:
 else:
     data = cms[0].get("data", {})
     readme = open("README.md", encoding="utf-8").read()
-    settings = set(re.findall(r"`(WACONNECT_[A-Z_]+)`", readme.split("## Configuration", 1)[-1].split("\n## ", 1)[0]))
+    section = readme.split("## Configuration", 1)[-1].split("\n## ", 1)[0]
+    # The settings table's rows: | `--flag` | `WACONNECT_...` | default | meaning |
+    settings = {m for line in section.splitlines() if line.startswith("| `--")
+                for m in re.findall(r"`(WACONNECT_[A-Z_]+)`", line)}
     pod = deps[0]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e.get("value") for e in container.get("env", [])}

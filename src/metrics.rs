@@ -42,7 +42,50 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| e.to_string())?;
     describe();
+    register_series();
     Ok(handle)
+}
+
+/// The actors, as they appear in the `actor` label.
+pub const ACTORS: [&str; 5] = [
+    "inbound_intake",
+    "conversation",
+    "connect_upload",
+    "whatsapp_send",
+    "connect_event_intake",
+];
+
+/// Creates the series that alerts and dashboards read before anything has happened, so
+/// `rate()` and `increase()` see a zero rather than an absent series.
+fn register_series() {
+    for queue in ["inbound", "connect"] {
+        counter!(DEAD_LETTERS, "queue" => queue).increment(0);
+        gauge!(QUEUE_IN_FLIGHT, "queue" => queue).set(0.0);
+        for outcome in ["deleted", "retried", "dead_lettered", "settle_failed"] {
+            counter!(QUEUE_MESSAGES, "queue" => queue, "outcome" => outcome).increment(0);
+        }
+    }
+    for actor in ACTORS {
+        counter!(ACTOR_RESTARTS, "actor" => actor).increment(0);
+        counter!(ACTOR_ERRORS, "actor" => actor, "kind" => "transient").increment(0);
+        gauge!(ACTOR_MAILBOX_DEPTH, "actor" => actor).increment(0.0);
+        let _ = histogram!(ACTOR_HANDLE_DURATION, "actor" => actor);
+    }
+    for direction in ["inbound", "outbound"] {
+        counter!(DEDUPE_HITS, "direction" => direction).increment(0);
+        let _ = histogram!(E2E_LATENCY, "direction" => direction);
+    }
+    for status in ["sent", "delivered", "read", "failed", "other"] {
+        counter!(WHATSAPP_STATUSES, "status" => status).increment(0);
+    }
+    for outcome in ["done", "duplicate", "ignored", "retry", "rejected"] {
+        counter!(INBOUND_MESSAGES, "outcome" => outcome).increment(0);
+        counter!(OUTBOUND_ITEMS, "outcome" => outcome).increment(0);
+    }
+    counter!(SESSIONS_STARTED, "reason" => "new").increment(0);
+    counter!(SESSIONS_STARTED, "reason" => "renewed").increment(0);
+    gauge!(CONVERSATIONS_ACTIVE).increment(0.0);
+    gauge!(SESSIONS_ACTIVE).increment(0.0);
 }
 
 fn describe() {
