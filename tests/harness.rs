@@ -1,0 +1,310 @@
+//! Checks of the test harness itself against the real moto server: the resources the e2e
+//! scenarios rely on exist with the right wiring (these tests need no waconnect binary).
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::*;
+use serde_json::Value;
+
+async fn publish(res: &Resources, topic: &str, message: &str) {
+    use aws_sdk_sns::types::MessageAttributeValue;
+    sdk(
+        "Publish",
+        res.sns
+            .publish()
+            .topic_arn(topic)
+            .message(message)
+            .message_attributes(
+                "ContactId",
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("c-1")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_have_dead_letter_queues_and_visibility_timeout() {
+    let res = Resources::provision("harness_queues", Opts::default()).await;
+    for (url, dlq_arn) in [
+        (&res.inbound_queue_url, &res.inbound_dlq_arn),
+        (&res.connect_queue_url, &res.connect_dlq_arn),
+    ] {
+        let out = sdk(
+            "GetQueueAttributes",
+            res.sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::All)
+                .send()
+                .await,
+        );
+        let attrs = out.attributes().unwrap();
+        assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "10");
+        let redrive: Value =
+            serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+        assert_eq!(redrive["deadLetterTargetArn"], dlq_arn.as_str());
+        assert_eq!(
+            redrive["maxReceiveCount"].to_string().trim_matches('"'),
+            "5"
+        );
+    }
+    // The four queues are distinct and start empty.
+    let urls = [
+        &res.inbound_queue_url,
+        &res.inbound_dlq_url,
+        &res.connect_queue_url,
+        &res.connect_dlq_url,
+    ];
+    for (i, a) in urls.iter().enumerate() {
+        assert_eq!(res.queue_depth(a).await, 0);
+        for b in &urls[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_test_gets_its_own_resources() {
+    let a = Resources::provision("harness_unique", Opts::default()).await;
+    let b = Resources::provision("harness_unique", Opts::default()).await;
+    assert_ne!(a.inbound_queue_url, b.inbound_queue_url);
+    assert_ne!(a.connect_stream_topic_arn, b.connect_stream_topic_arn);
+    assert_ne!(a.sessions_table, b.sessions_table);
+    assert_ne!(a.dedupe_table, b.dedupe_table);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_deliver_sns_envelopes_to_the_queues() {
+    let res = Resources::provision("harness_sns_envelope", Opts::default()).await;
+    assert_eq!(
+        res.inbound_subscription_attribute("RawMessageDelivery")
+            .await
+            .as_deref(),
+        Some("false")
+    );
+
+    publish(&res, &res.connect_stream_topic_arn, r#"{"Type":"MESSAGE"}"#).await;
+    let body = res
+        .take_message_containing(&res.connect_queue_url, "Notification")
+        .await;
+    let env: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(env["Type"], "Notification");
+    assert_eq!(env["TopicArn"], res.connect_stream_topic_arn.as_str());
+    assert_eq!(env["Message"], r#"{"Type":"MESSAGE"}"#);
+    assert_eq!(env["MessageAttributes"]["ContactId"]["Value"], "c-1");
+
+    publish(
+        &res,
+        &res.eum_inbound_topic_arn,
+        r#"{"whatsAppWebhookEntry":"{}"}"#,
+    )
+    .await;
+    let body = res
+        .take_message_containing(&res.inbound_queue_url, "Notification")
+        .await;
+    let env: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(env["TopicArn"], res.eum_inbound_topic_arn.as_str());
+    assert_eq!(env["Message"], r#"{"whatsAppWebhookEntry":"{}"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_delivery_option_delivers_the_event_itself() {
+    let res = Resources::provision(
+        "harness_raw_delivery",
+        Opts {
+            raw_inbound_delivery: true,
+        },
+    )
+    .await;
+    assert_eq!(
+        res.inbound_subscription_attribute("RawMessageDelivery")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    let event = r#"{"whatsAppWebhookEntry":"{\"id\":\"raw\"}"}"#;
+    publish(&res, &res.eum_inbound_topic_arn, event).await;
+    let body = res
+        .take_message_containing(&res.inbound_queue_url, "whatsAppWebhookEntry")
+        .await;
+    assert_eq!(body, event);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_match_the_reference_schema() {
+    let res = Resources::provision("harness_tables", Opts::default()).await;
+    let t = sdk(
+        "DescribeTable",
+        res.ddb
+            .describe_table()
+            .table_name(&res.sessions_table)
+            .send()
+            .await,
+    );
+    let table = t.table().unwrap();
+    let keys: Vec<_> = table
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, vec![("contactId".to_string(), "HASH".to_string())]);
+    let gsi = &table.global_secondary_indexes()[0];
+    assert_eq!(gsi.index_name(), Some("customerId-index"));
+    let gkeys: Vec<_> = gsi
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        gkeys,
+        vec![
+            ("customerId".to_string(), "HASH".to_string()),
+            ("channel".to_string(), "RANGE".to_string())
+        ]
+    );
+    assert_eq!(
+        gsi.projection()
+            .and_then(|p| p.projection_type())
+            .map(|p| p.as_str()),
+        Some("ALL")
+    );
+
+    for (table, attr) in [
+        (&res.sessions_table, "date"),
+        (&res.dedupe_table, "expires"),
+    ] {
+        let ttl = sdk(
+            "DescribeTimeToLive",
+            res.ddb
+                .describe_time_to_live()
+                .table_name(table)
+                .send()
+                .await,
+        );
+        let d = ttl.time_to_live_description().unwrap();
+        assert_eq!(d.attribute_name(), Some(attr));
+        assert_eq!(d.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
+    }
+
+    let d = sdk(
+        "DescribeTable",
+        res.ddb
+            .describe_table()
+            .table_name(&res.dedupe_table)
+            .send()
+            .await,
+    );
+    let keys: Vec<_> = d
+        .table()
+        .unwrap()
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name().to_string())
+        .collect();
+    assert_eq!(keys, vec!["id".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_helpers_count_and_peek_without_consuming() {
+    let res = Resources::provision("harness_queue_helpers", Opts::default()).await;
+    let big = "x".repeat(300 * 1024); // the oversized-body scenario must fit in SQS
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(res.enqueue_inbound(&format!("m{i}")).await);
+    }
+    ids.push(res.enqueue_inbound(&big).await);
+    assert_eq!(res.queue_depth(&res.inbound_queue_url).await, 13);
+
+    let peeked = res.peek_messages(&res.inbound_queue_url).await;
+    assert_eq!(peeked.len(), 13, "peek sees every message");
+    assert!(peeked.iter().any(|m| m.body == big));
+    for id in &ids {
+        assert!(peeked.iter().any(|m| &m.message_id == id));
+    }
+    // Left in place and visible again.
+    assert_eq!(res.queue_counts(&res.inbound_queue_url).await, (13, 0));
+    assert_eq!(res.peek_messages(&res.inbound_queue_url).await.len(), 13);
+
+    assert!(res.dlq_messages(&res.inbound_dlq_url).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_fixture_is_retargeted_at_a_contact() {
+    let body = connect_event_from_fixture(
+        "connect-customer-echo.sns.json",
+        "contact-2",
+        "contact-1",
+        Some("eco"),
+    );
+    let env: Value = serde_json::from_str(&body).unwrap();
+    let msg: Value = serde_json::from_str(env["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(msg["ContactId"], "contact-2");
+    assert_eq!(msg["InitialContactId"], "contact-1");
+    assert_eq!(msg["ParticipantRole"], "CUSTOMER");
+    assert_eq!(msg["Content"], "eco");
+    assert_eq!(env["MessageAttributes"]["ContactId"]["Value"], "contact-2");
+    assert_eq!(
+        env["MessageAttributes"]["InitialContactId"]["Value"],
+        "contact-1"
+    );
+
+    let (body, wamid) = eum_envelope_with_message(
+        "5491100000000",
+        serde_json::json!({"type": "text", "text": {"body": "hola"}}),
+    );
+    let env: Value = serde_json::from_str(&body).unwrap();
+    let event: Value = serde_json::from_str(env["Message"].as_str().unwrap()).unwrap();
+    let entry: Value =
+        serde_json::from_str(event["whatsAppWebhookEntry"].as_str().unwrap()).unwrap();
+    let m = &entry["changes"][0]["value"]["messages"][0];
+    assert_eq!(m["from"], "5491100000000");
+    assert_eq!(m["id"], wamid.as_str());
+    assert_eq!(m["text"]["body"], "hola");
+}
+
+#[tokio::test]
+async fn wait_for_returns_the_value_once_ready() {
+    let mut n = 0;
+    let v = wait_for("n to reach 3", Duration::from_secs(5), async || {
+        n += 1;
+        if n >= 3 {
+            Ok(n)
+        } else {
+            Err(format!("n={n}"))
+        }
+    })
+    .await;
+    assert_eq!(v, 3);
+    wait_for("true", Duration::from_secs(1), async || true).await;
+    assert_eq!(
+        wait_for("some", Duration::from_secs(1), async || Some(7)).await,
+        7
+    );
+}
+
+#[tokio::test]
+#[should_panic(expected = "waiting for the impossible; last observed: still 41")]
+async fn wait_for_names_what_and_last_state_on_timeout() {
+    wait_for::<Result<(), String>, _>("the impossible", Duration::from_millis(300), async || {
+        Err("still 41".to_string())
+    })
+    .await;
+}
