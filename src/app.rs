@@ -12,8 +12,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::actors::supervisor::{Ports, Supervisor};
 use crate::adapters::aws::{
-    AwsConnect, DynamoDedupeStore, DynamoSessionStore, EumWhatsApp, SqsQueue,
+    AwsConnect, DynamoDedupeStore, DynamoSessionStore, EumWhatsApp, S3MediaStore, SqsQueue,
 };
+use crate::adapters::http::HttpTransfer;
 use crate::admin::{self, Readiness};
 use crate::config::{AwsResources, Behaviour, ConnectTarget};
 use crate::lifecycle::Lifecycle;
@@ -62,7 +63,7 @@ pub fn aws_ports(
     resources: &AwsResources,
     target: &ConnectTarget,
     behaviour: &Behaviour,
-) -> Ports {
+) -> Result<Ports, AppError> {
     let sqs_config = aws_sdk_sqs::config::Builder::from(sdk)
         .timeout_config(queue_timeouts())
         .build();
@@ -87,7 +88,23 @@ pub fn aws_ports(
             .timeout_config(api_timeouts())
             .build(),
     );
-    Ports {
+    let media = behaviour.media.bucket.as_ref().map(|_| {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .timeout_config(api_timeouts())
+                // Emulators on an IP address cannot serve virtual-host-style bucket names.
+                .force_path_style(
+                    sdk.endpoint_url().is_some()
+                        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some(),
+                )
+                .build(),
+        );
+        Arc::new(S3MediaStore::new(s3)) as Arc<dyn crate::ports::MediaStore>
+    });
+    if media.is_none() {
+        tracing::warn!("no media bucket configured (WACONNECT_MEDIA_BUCKET): files reach agents as a text notice only");
+    }
+    Ok(Ports {
         inbound_queue: Arc::new(SqsQueue::new(
             sqs.clone(),
             resources.inbound_queue_url.clone(),
@@ -113,7 +130,15 @@ pub fn aws_ports(
             behaviour,
         )),
         whatsapp: Arc::new(EumWhatsApp::new(social, behaviour.meta_api_version.clone())),
-    }
+        media,
+        http: http_transfer(behaviour)?,
+    })
+}
+
+/// The HTTP client for pre-signed URLs, bound to the configured allowlist.
+pub fn http_transfer(behaviour: &Behaviour) -> Result<HttpTransfer, AppError> {
+    HttpTransfer::new(behaviour.media.url_allowlist.clone())
+        .map_err(|e| AppError::Other(format!("cannot build the HTTP client: {e}")))
 }
 
 /// Starts the graph and the admin server, waits for a stop signal, drains, and returns.

@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::domain::{
+    AttachmentRules, UrlAllowlist, CONNECT_DEFAULT_EXTENSIONS, DEFAULT_URL_ALLOWLIST,
+};
 use serde::{Deserialize, Serialize};
 
 /// A setting is missing or wrong; start-up stops with this message.
@@ -74,6 +78,42 @@ pub struct BehaviourSettings {
     #[arg(long, env = "WACONNECT_SHUTDOWN_GRACE_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_secs: Option<u64>,
+    /// S3 bucket EUM writes customer media to and agent audio is converted into. Without
+    /// it, files reach the agent as a text notice only.
+    #[arg(long, env = "WACONNECT_MEDIA_BUCKET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_bucket: Option<String>,
+    /// Key prefix for media objects [default: waconnect/media/].
+    #[arg(long, env = "WACONNECT_MEDIA_PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_prefix: Option<String>,
+    /// Origins attachments may be uploaded to or fetched from, comma-separated
+    /// `scheme://host[:port]`, `*.` and `:*` wildcards [default: https://*.amazonaws.com].
+    #[arg(long, env = "WACONNECT_URL_ALLOWLIST")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_allowlist: Option<String>,
+    /// File extensions Connect accepts as chat attachments, comma-separated
+    /// [default: Connect's list: csv,doc,docx,heic,jfif,jpeg,jpg,mov,mp4,pdf,png,ppt,pptx,rtf,txt,wav,xls,xlsx].
+    #[arg(long, env = "WACONNECT_ATTACHMENT_EXTENSIONS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment_extensions: Option<String>,
+    /// Largest attachment in bytes, both ways; larger customer files are refused from
+    /// their reported size, before download [default: 20971520, Connect's 20 MB].
+    #[arg(long, env = "WACONNECT_ATTACHMENT_MAX_BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment_max_bytes: Option<u64>,
+    /// The ffmpeg binary [default: ffmpeg].
+    #[arg(long, env = "WACONNECT_FFMPEG_PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ffmpeg_path: Option<String>,
+    /// ffmpeg processes kept ready and run at once [default: the CPU count].
+    #[arg(long, env = "WACONNECT_TRANSCODER_WORKERS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcoder_workers: Option<usize>,
+    /// Longest one conversion may take before ffmpeg is killed [default: 30].
+    #[arg(long, env = "WACONNECT_TRANSCODE_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcode_timeout_secs: Option<u64>,
 }
 
 /// Where the router's AWS resources are (`waconnect run`).
@@ -142,6 +182,19 @@ pub struct Behaviour {
     pub conversation_idle: Duration,
     pub whatsapp_rate_per_sec: u32,
     pub shutdown_grace: Duration,
+    pub media: MediaSettings,
+}
+
+/// Validated media settings.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub url_allowlist: UrlAllowlist,
+    pub rules: AttachmentRules,
+    pub ffmpeg_path: PathBuf,
+    pub transcoder_workers: usize,
+    pub transcode_timeout: Duration,
 }
 
 /// Validated AWS resource names.
@@ -205,6 +258,42 @@ impl Behaviour {
                 s.whatsapp_rate_per_sec.unwrap_or(80) as u64,
             )? as u32,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs.unwrap_or(25)),
+            media: MediaSettings {
+                bucket: s.media_bucket.clone().filter(|b| !b.trim().is_empty()),
+                prefix: s
+                    .media_prefix
+                    .clone()
+                    .unwrap_or_else(|| "waconnect/media/".into()),
+                url_allowlist: UrlAllowlist::parse(
+                    s.url_allowlist.as_deref().unwrap_or(DEFAULT_URL_ALLOWLIST),
+                )
+                .map_err(|reason| ConfigError::Invalid {
+                    key: "url_allowlist",
+                    reason,
+                })?,
+                rules: AttachmentRules::new(
+                    s.attachment_extensions
+                        .as_deref()
+                        .unwrap_or(CONNECT_DEFAULT_EXTENSIONS),
+                    positive(
+                        "attachment_max_bytes",
+                        s.attachment_max_bytes.unwrap_or(20 * 1024 * 1024),
+                    )?,
+                ),
+                ffmpeg_path: PathBuf::from(
+                    s.ffmpeg_path.clone().unwrap_or_else(|| "ffmpeg".into()),
+                ),
+                transcoder_workers: positive(
+                    "transcoder_workers",
+                    s.transcoder_workers.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(2, |n| n.get())
+                    }) as u64,
+                )? as usize,
+                transcode_timeout: Duration::from_secs(positive(
+                    "transcode_timeout_secs",
+                    s.transcode_timeout_secs.unwrap_or(30),
+                )?),
+            },
         })
     }
 }

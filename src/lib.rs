@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod lifecycle;
+pub mod media;
 pub mod metrics;
 pub mod modes;
 pub mod ports;

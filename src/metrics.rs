@@ -28,6 +28,27 @@ pub const QUEUE_IN_FLIGHT: &str = "waconnect_queue_in_flight_messages";
 pub const WHATSAPP_STATUSES: &str = "waconnect_whatsapp_statuses_total";
 pub const INBOUND_MESSAGES: &str = "waconnect_inbound_messages_total";
 pub const OUTBOUND_ITEMS: &str = "waconnect_outbound_items_total";
+pub const FFMPEG_POOL_SIZE: &str = "waconnect_ffmpeg_pool_size";
+pub const FFMPEG_BUSY: &str = "waconnect_ffmpeg_busy";
+pub const FFMPEG_QUEUED: &str = "waconnect_ffmpeg_queued";
+pub const FFMPEG_JOB_DURATION: &str = "waconnect_ffmpeg_job_duration_seconds";
+pub const FFMPEG_JOBS: &str = "waconnect_ffmpeg_jobs_total";
+pub const FFMPEG_CHILD_RESTARTS: &str = "waconnect_ffmpeg_child_restarts_total";
+
+/// Transcoding profiles, as they appear in the `profile` label.
+pub const FFMPEG_PROFILES: [&str; 3] = ["voice_to_wav", "webp_to_png", "audio_to_opus"];
+
+/// How a transcoding job ended, as it appears in the `outcome` label.
+pub const FFMPEG_OUTCOMES: [&str; 8] = [
+    "ok",
+    "timeout",
+    "failed",
+    "garbage",
+    "busy",
+    "too_large",
+    "unsupported",
+    "spawn_failed",
+];
 
 /// Latency buckets (seconds) for every `_seconds` histogram: 1 ms .. 60 s.
 const BUCKETS: &[f64] = &[
@@ -47,12 +68,14 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 /// The actors, as they appear in the `actor` label.
-pub const ACTORS: [&str; 5] = [
+pub const ACTORS: [&str; 7] = [
     "inbound_intake",
     "conversation",
     "connect_upload",
     "whatsapp_send",
     "connect_event_intake",
+    "transcoder_pool",
+    "media_download",
 ];
 
 /// Creates the series that alerts and dashboards read before anything has happened, so
@@ -86,6 +109,16 @@ fn register_series() {
     counter!(SESSIONS_STARTED, "reason" => "renewed").increment(0);
     gauge!(CONVERSATIONS_ACTIVE).increment(0.0);
     gauge!(SESSIONS_ACTIVE).increment(0.0);
+    for profile in FFMPEG_PROFILES {
+        let _ = histogram!(FFMPEG_JOB_DURATION, "profile" => profile);
+        for outcome in FFMPEG_OUTCOMES {
+            counter!(FFMPEG_JOBS, "profile" => profile, "outcome" => outcome).increment(0);
+        }
+    }
+    counter!(FFMPEG_CHILD_RESTARTS).increment(0);
+    gauge!(FFMPEG_POOL_SIZE).increment(0.0);
+    gauge!(FFMPEG_BUSY).increment(0.0);
+    gauge!(FFMPEG_QUEUED).increment(0.0);
 }
 
 fn describe() {
@@ -128,6 +161,21 @@ fn describe() {
     describe_counter!(
         OUTBOUND_ITEMS,
         "Connect chat items handled, by type and outcome."
+    );
+    describe_gauge!(
+        FFMPEG_POOL_SIZE,
+        "ffmpeg children spawned ahead of need, waiting for a job."
+    );
+    describe_gauge!(FFMPEG_BUSY, "Transcoding jobs running.");
+    describe_gauge!(FFMPEG_QUEUED, "Transcoding jobs waiting for a free worker.");
+    describe_histogram!(
+        FFMPEG_JOB_DURATION,
+        "Time one ffmpeg job ran, by profile (queueing excluded)."
+    );
+    describe_counter!(FFMPEG_JOBS, "Transcoding jobs, by profile and outcome.");
+    describe_counter!(
+        FFMPEG_CHILD_RESTARTS,
+        "ffmpeg children killed or replaced after a crash, a hang, garbage output or dying idle."
     );
 }
 

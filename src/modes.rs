@@ -1,6 +1,7 @@
 //! The three ways to run waconnect: `run` (AWS), `sim` (simulator alone) and `local`
 //! (router + simulator in one process, in-process queues, embedded store).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,18 +10,31 @@ use aws_credential_types::Credentials;
 
 use crate::actors::supervisor::Ports;
 use crate::adapters::aws::{AwsConnect, EumWhatsApp};
-use crate::adapters::local::{EmbeddedStore, MemoryQueue};
+use crate::adapters::local::{EmbeddedStore, LocalMediaDir, MemoryQueue};
 use crate::app::{self, AppError};
 use crate::cli::{LocalArgs, RunArgs};
 use crate::config::{Behaviour, ConnectTarget};
+use crate::domain::UrlAllowlist;
 use crate::sim::{self, SimArgs, SimIdentity, Simulator};
 
 /// Local mode's fixed Connect identifiers: the simulator accepts any.
 const LOCAL_INSTANCE_ID: &str = "00000000-0000-4000-8000-00000000c0de";
 const LOCAL_FLOW_ID: &str = "00000000-0000-4000-8000-0000000f1000";
 const LOCAL_STREAMING_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:waconnect-local-stream";
+/// Local mode's media "bucket": a folder under `<data_dir>/media`.
+const LOCAL_MEDIA_BUCKET: &str = "local";
+/// Local mode's allowlist: the embedded simulator serves every URL on loopback.
+const LOCAL_URL_ALLOWLIST: &str = "http://127.0.0.1:*,http://localhost:*,http://[::1]:*";
 /// In-process queues redeliver unfinished messages after this long, as SQS would.
 const LOCAL_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Local mode's media store: `<data_dir>/media`, linked through the simulator at
+/// `sim_url`. The simulator and the router must share this one instance, so the links
+/// the router presigns are the files the simulator serves (and GetWhatsAppMessageMedia
+/// writes where the router reads).
+pub fn local_media_store(data_dir: &Path, sim_url: &str) -> Arc<LocalMediaDir> {
+    Arc::new(LocalMediaDir::new(data_dir.join("media"), sim_url))
+}
 
 fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, AppError> {
     crate::metrics::install().map_err(|e| AppError::Other(format!("metrics: {e}")))
@@ -36,7 +50,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             "missing setting AWS region: set AWS_REGION (or a profile with a region)".into(),
         ));
     }
-    let ports = app::aws_ports(&sdk, &resources, &target, &behaviour);
+    let ports = app::aws_ports(&sdk, &resources, &target, &behaviour)?;
     app::run_router(
         ports,
         behaviour,
@@ -54,7 +68,16 @@ pub async fn sim(args: SimArgs) -> Result<(), AppError> {
 }
 
 pub async fn local(args: LocalArgs) -> Result<(), AppError> {
-    let behaviour = Behaviour::from_settings(&args.behaviour)?;
+    let mut behaviour = Behaviour::from_settings(&args.behaviour)?;
+    // Local media lives under the data dir ("bucket" = a folder) and every URL is the
+    // simulator's, on loopback http.
+    if behaviour.media.bucket.is_none() {
+        behaviour.media.bucket = Some(LOCAL_MEDIA_BUCKET.into());
+    }
+    if args.behaviour.url_allowlist.is_none() {
+        behaviour.media.url_allowlist = UrlAllowlist::parse(LOCAL_URL_ALLOWLIST)
+            .map_err(|e| AppError::Other(format!("local allowlist: {e}")))?;
+    }
     let metrics = install_metrics()?;
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         AppError::Other(format!(
@@ -67,14 +90,6 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
 
     let inbound = Arc::new(MemoryQueue::new("inbound", LOCAL_VISIBILITY_TIMEOUT));
     let connect_events = Arc::new(MemoryQueue::new("connect", LOCAL_VISIBILITY_TIMEOUT));
-    let simulator = Simulator::new(
-        SimIdentity::default(),
-        Arc::new(sim::sinks::MemoryInboundSink::new(inbound.clone())),
-        Arc::new(sim::sinks::MemoryChatStreamSink::new(
-            connect_events.clone(),
-        )),
-        true,
-    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| AppError::Listen {
@@ -86,6 +101,16 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         listener
             .local_addr()
             .map_err(|e| AppError::Other(e.to_string()))?
+    );
+    let media_dir = local_media_store(&args.data_dir, &sim_url);
+    let simulator = Simulator::with_local_media(
+        SimIdentity::default(),
+        Arc::new(sim::sinks::MemoryInboundSink::new(inbound.clone())),
+        Arc::new(sim::sinks::MemoryChatStreamSink::new(
+            connect_events.clone(),
+        )),
+        true,
+        media_dir.clone(),
     );
     tokio::spawn(async move {
         if let Err(e) = sim::serve(listener, simulator).await {
@@ -129,6 +154,8 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
             aws_sdk_socialmessaging::Client::new(&sdk),
             behaviour.meta_api_version.clone(),
         )),
+        media: Some(media_dir as Arc<dyn crate::ports::MediaStore>),
+        http: app::http_transfer(&behaviour)?,
     };
     app::run_router(
         ports,

@@ -13,12 +13,14 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use waconnect::actors::supervisor::{Ports, Supervisor};
+use waconnect::adapters::http::HttpTransfer;
 use waconnect::adapters::local::{EmbeddedStore, MemoryQueue};
 use waconnect::config::{Behaviour, BehaviourSettings};
+use waconnect::domain::UrlAllowlist;
 use waconnect::lifecycle::Lifecycle;
 use waconnect::ports::{
-    ConnectChat, ErrorKind, NewChatRequest, PortError, PortResult, Queue, QueueMessage,
-    StartedChat, WhatsApp,
+    AttachmentUpload, ConnectChat, ErrorKind, MediaInfo, NewChatRequest, PortError, PortResult,
+    Queue, QueueMessage, StartedChat, WhatsApp,
 };
 
 /// A Connect that records what each chat received.
@@ -107,6 +109,37 @@ impl ConnectChat for FakeConnect {
     async fn disconnect_participant(&self, _: &str, _: &str) -> PortResult<()> {
         Ok(())
     }
+    async fn start_attachment_upload(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: &str,
+        _: &str,
+    ) -> PortResult<AttachmentUpload> {
+        Err(PortError::new(
+            ErrorKind::Other,
+            "fake",
+            "StartAttachmentUpload",
+            "not in this fake",
+        ))
+    }
+    async fn complete_attachment_upload(&self, _: &str, _: &str, _: &str) -> PortResult<()> {
+        Err(PortError::new(
+            ErrorKind::Other,
+            "fake",
+            "CompleteAttachmentUpload",
+            "not in this fake",
+        ))
+    }
+    async fn get_attachment(&self, _: &str, _: &str) -> PortResult<String> {
+        Err(PortError::new(
+            ErrorKind::Other,
+            "fake",
+            "GetAttachment",
+            "not in this fake",
+        ))
+    }
 }
 
 #[derive(Default)]
@@ -119,6 +152,14 @@ impl WhatsApp for FakeWhatsApp {
     async fn send(&self, _: &str, message: &Value) -> PortResult<String> {
         self.sent.lock().unwrap().push(message.clone());
         Ok("m".into())
+    }
+    async fn get_media(&self, _: &str, _: &str, _: &str, _: &str) -> PortResult<MediaInfo> {
+        Err(PortError::new(
+            ErrorKind::Other,
+            "fake",
+            "GetWhatsAppMessageMedia",
+            "not in this fake",
+        ))
     }
 }
 
@@ -187,6 +228,8 @@ fn start(inbound_queue: Option<Arc<dyn Queue>>, mailbox: Option<usize>) -> Graph
         dedupe: store,
         connect: connect.clone(),
         whatsapp: whatsapp.clone(),
+        media: None,
+        http: HttpTransfer::new(UrlAllowlist::default()).unwrap(),
     };
     let behaviour = Behaviour::from_settings(&BehaviourSettings {
         mailbox_capacity: mailbox,

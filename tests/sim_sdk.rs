@@ -1,6 +1,7 @@
 //! The simulator driven by the real AWS SDK clients: proves paths, methods, headers, bodies
 //! and error shapes are what aws-sdk-connect / -connectparticipant / -socialmessaging
 //! send and parse. The control API is driven over HTTP as tests of the service will.
+//! Media goes to a [`LocalMediaDir`] in a temporary directory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,8 @@ use aws_sdk_connectparticipant::types::ConnectionType;
 use aws_sdk_socialmessaging::primitives::Blob;
 use serde_json::{json, Value};
 
-use waconnect::adapters::local::MemoryQueue;
-use waconnect::ports::Queue;
+use waconnect::adapters::local::{LocalMediaDir, MemoryQueue};
+use waconnect::ports::{MediaStore, Queue};
 use waconnect::sim::{self, MemoryChatStreamSink, MemoryInboundSink, SimIdentity, Simulator};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:waconnect-connect-out";
@@ -21,6 +22,9 @@ const CUSTOMER: &str = "5491155550123";
 
 struct Harness {
     url: String,
+    /// The simulator's media store (what GetWhatsAppMessageMedia writes into).
+    media: Arc<LocalMediaDir>,
+    _media_root: tempfile::TempDir,
     inbound: Arc<MemoryQueue>,
     streamed: Arc<MemoryQueue>,
     connect: aws_sdk_connect::Client,
@@ -32,7 +36,11 @@ struct Harness {
 async fn harness() -> Harness {
     let inbound = Arc::new(MemoryQueue::new("inbound", Duration::from_secs(30)));
     let streamed = Arc::new(MemoryQueue::new("streamed", Duration::from_secs(30)));
-    let simulator = Simulator::new(
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let media_root = tempfile::tempdir().unwrap();
+    let media = Arc::new(LocalMediaDir::new(media_root.path().join("media"), &url));
+    let simulator = Simulator::with_local_media(
         SimIdentity::default(),
         Arc::new(MemoryInboundSink {
             queue: inbound.clone(),
@@ -41,26 +49,31 @@ async fn harness() -> Harness {
             queue: streamed.clone(),
         }),
         true,
+        media.clone(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(sim::serve(listener, simulator));
 
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&url)
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let config = sdk_config(&url).await;
     Harness {
         connect: aws_sdk_connect::Client::new(&config),
         participant: aws_sdk_connectparticipant::Client::new(&config),
         social: aws_sdk_socialmessaging::Client::new(&config),
         http: reqwest::Client::new(),
         url,
+        media,
+        _media_root: media_root,
         inbound,
         streamed,
     }
+}
+
+async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .load()
+        .await
 }
 
 impl Harness {
@@ -555,6 +568,670 @@ async fn unknown_routes_and_bad_control_requests() {
     assert_eq!(h.get("/sim/healthz").await["status"], "ok");
 }
 
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The Meta message object inside an inbound SNS envelope.
+fn customer_message_of(envelope: &Value) -> Value {
+    let entry: Value =
+        serde_json::from_str(inner(envelope)["whatsAppWebhookEntry"].as_str().unwrap()).unwrap();
+    entry["changes"][0]["value"]["messages"][0].clone()
+}
+
+impl Harness {
+    /// The customer sends `body` (with its `"media"`); returns the Meta message as
+    /// the business receives it.
+    async fn customer_sends(&self, body: Value) -> Value {
+        let (status, answer) = self
+            .post(&format!("/sim/customers/{CUSTOMER}/messages"), body)
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        customer_message_of(&take(&self.inbound, 1).await[0])
+    }
+
+    async fn start_upload(
+        &self,
+        token: &str,
+        name: &str,
+        content_type: &str,
+        size: usize,
+        client_token: &str,
+    ) -> Result<
+        aws_sdk_connectparticipant::operation::start_attachment_upload::StartAttachmentUploadOutput,
+        aws_sdk_connectparticipant::error::SdkError<
+            aws_sdk_connectparticipant::operation::start_attachment_upload::StartAttachmentUploadError,
+        >,
+    >{
+        self.participant
+            .start_attachment_upload()
+            .connection_token(token)
+            .content_type(content_type)
+            .attachment_size_in_bytes(size as i64)
+            .attachment_name(name)
+            .client_token(client_token)
+            .send()
+            .await
+    }
+
+    /// PUTs `bytes` to an upload URL with `headers`; returns the HTTP status.
+    async fn put_upload(&self, url: &str, headers: &[(String, String)], bytes: &[u8]) -> u16 {
+        let mut request = self.http.put(url).body(bytes.to_vec());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    /// GETs a URL; returns (status, content type, bytes).
+    async fn download(&self, url: &str) -> (u16, String, Vec<u8>) {
+        let response = self.http.get(url).send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (
+            status,
+            content_type,
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
+}
+
+fn upload_headers(
+    output: &aws_sdk_connectparticipant::operation::start_attachment_upload::StartAttachmentUploadOutput,
+) -> (String, Vec<(String, String)>) {
+    let metadata = output.upload_metadata().unwrap();
+    let headers = metadata
+        .headers_to_include()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (metadata.url().unwrap().to_string(), headers)
+}
+
+#[tokio::test]
+async fn customer_media_is_fetched_with_get_whatsapp_message_media() {
+    use aws_sdk_socialmessaging::types::{S3File, S3PresignedUrl};
+
+    let h = harness().await;
+    let identity = SimIdentity::default();
+    let voice = b"OggS\x00\x02 a voice note".to_vec();
+    let message = h
+        .customer_sends(json!({
+            "type": "audio", "audio": {"voice": true},
+            "media": {"content_base64": b64(&voice), "mime_type": "audio/ogg; codecs=opus"},
+        }))
+        .await;
+    let audio = &message["audio"];
+    let media_id = audio["id"].as_str().unwrap().to_string();
+    assert_eq!(audio["mime_type"], "audio/ogg; codecs=opus");
+    assert_eq!(audio["voice"], true);
+    {
+        use sha2::Digest as _;
+        assert_eq!(audio["sha256"], b64(&sha2::Sha256::digest(&voice)));
+    }
+    assert!(message.get("media").is_none());
+
+    let fetched = h
+        .social
+        .get_whats_app_message_media()
+        .media_id(&media_id)
+        .origination_phone_number_id(identity.phone_number_id())
+        .destination_s3_file(
+            S3File::builder()
+                .bucket_name("wa-media")
+                .key("inbound/")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.mime_type(), Some("audio/ogg; codecs=opus"));
+    assert_eq!(fetched.file_size(), Some(voice.len() as i64));
+    // The documented layout: <key><mediaId>.<MIME subtype without parameters>.
+    let stored = h
+        .media
+        .get("wa-media", &format!("inbound/{media_id}.ogg"), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(stored, voice);
+
+    // metadataOnly answers without writing anything.
+    let metadata = h
+        .social
+        .get_whats_app_message_media()
+        .media_id(&media_id)
+        .origination_phone_number_id(&identity.phone_number_arn)
+        .metadata_only(true)
+        .destination_s3_file(
+            S3File::builder()
+                .bucket_name("elsewhere")
+                .key("x/")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.file_size(), Some(voice.len() as i64));
+    assert!(h
+        .media
+        .get("elsewhere", &format!("x/{media_id}.ogg"), 1 << 20)
+        .await
+        .is_err());
+
+    let unknown = h
+        .social
+        .get_whats_app_message_media()
+        .media_id("000")
+        .origination_phone_number_id(identity.phone_number_id())
+        .destination_s3_file(
+            S3File::builder()
+                .bucket_name("wa-media")
+                .key("inbound/")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert!(unknown
+        .into_service_error()
+        .is_resource_not_found_exception());
+
+    // A document, delivered to a pre-signed URL: Connect's own upload URL, so the file
+    // goes from WhatsApp to the chat without passing through the business.
+    let pdf = b"%PDF-1.7 invoice 0042".to_vec();
+    let document = h
+        .customer_sends(json!({
+            "type": "document", "document": {"caption": "invoice"},
+            "media": {"content_base64": b64(&pdf), "mime_type": "application/pdf", "filename": "inv.pdf"},
+        }))
+        .await;
+    assert_eq!(document["document"]["filename"], "inv.pdf");
+    assert_eq!(document["document"]["caption"], "invoice");
+    assert_eq!(document["document"]["mime_type"], "application/pdf");
+    let (contact_id, token) = h.open_chat("invoice", "start-doc").await;
+    let upload = h
+        .start_upload(&token, "inv.pdf", "application/pdf", pdf.len(), "up-doc")
+        .await
+        .unwrap();
+    let (url, headers) = upload_headers(&upload);
+    let mut presigned = S3PresignedUrl::builder().url(url);
+    for (name, value) in &headers {
+        presigned = presigned.headers(name, value);
+    }
+    let delivered = h
+        .social
+        .get_whats_app_message_media()
+        .media_id(document["document"]["id"].as_str().unwrap())
+        .origination_phone_number_id(identity.phone_number_id())
+        .destination_s3_presigned_url(presigned.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.mime_type(), Some("application/pdf"));
+    let attachment_id = upload.attachment_id().unwrap();
+    let (status, content_type, bytes) = h
+        .download(&format!(
+            "{}/sim/chats/{contact_id}/attachments/{attachment_id}",
+            h.url
+        ))
+        .await;
+    assert_eq!((status, content_type.as_str()), (200, "application/pdf"));
+    assert_eq!(bytes, pdf);
+
+    // Over 25 MiB of media is refused by the control API.
+    let (status, body) = h
+        .post(
+            &format!("/sim/customers/{CUSTOMER}/messages"),
+            json!({"type": "video", "media": {"content_base64": b64(&vec![0u8; 25 * 1024 * 1024 + 1]), "mime_type": "video/mp4"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = h
+        .post(
+            &format!("/sim/customers/{CUSTOMER}/messages"),
+            json!({"type": "text", "text": {"body": "x"}, "media": {"content_base64": "eA==", "mime_type": "image/png"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "media needs a media type");
+}
+
+#[tokio::test]
+async fn get_whatsapp_message_media_without_a_media_store_is_an_internal_error() {
+    let inbound = Arc::new(MemoryQueue::new("inbound", Duration::from_secs(30)));
+    let simulator = Simulator::new(
+        SimIdentity::default(),
+        Arc::new(MemoryInboundSink {
+            queue: inbound.clone(),
+        }),
+        Arc::new(MemoryChatStreamSink {
+            queue: inbound.clone(),
+        }),
+        false,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sim::serve(listener, simulator));
+    let social = aws_sdk_socialmessaging::Client::new(&sdk_config(&url).await);
+    let response = reqwest::Client::new()
+        .post(format!("{url}/sim/customers/{CUSTOMER}/messages"))
+        .json(&json!({"type": "image", "media": {"content_base64": b64(b"\xff\xd8"), "mime_type": "image/jpeg"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let message = customer_message_of(&take(&inbound, 1).await[0]);
+    let err = social
+        .get_whats_app_message_media()
+        .media_id(message["image"]["id"].as_str().unwrap())
+        .origination_phone_number_id(SimIdentity::default().phone_number_id())
+        .destination_s3_file(
+            aws_sdk_socialmessaging::types::S3File::builder()
+                .bucket_name("b")
+                .key("k/")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_internal_service_exception(), "{err:?}");
+    assert!(err.to_string().contains("no media store"), "{err}");
+}
+
+#[tokio::test]
+async fn customer_attachments_upload_complete_and_stream() {
+    use aws_sdk_connectparticipant::error::ProvideErrorMetadata as _;
+
+    let h = harness().await;
+    let (contact_id, token) = h.open_chat("hola", "start-a").await;
+    take(&h.streamed, 1).await;
+    let pdf = b"%PDF-1.4 factura".to_vec();
+    let started = h
+        .start_upload(&token, "factura.pdf", "application/pdf", pdf.len(), "up-1")
+        .await
+        .unwrap();
+    let again = h
+        .start_upload(&token, "factura.pdf", "application/pdf", pdf.len(), "up-1")
+        .await
+        .unwrap();
+    assert_eq!(started.attachment_id(), again.attachment_id());
+    let attachment_id = started.attachment_id().unwrap().to_string();
+    let (url, headers) = upload_headers(&started);
+    assert_eq!(url, format!("{}/sim/upload/{attachment_id}", h.url));
+    assert!(started.upload_metadata().unwrap().url_expiry().is_some());
+    assert!(headers.contains(&("Content-Type".into(), "application/pdf".into())));
+
+    // S3 would refuse a PUT without the signed headers, or with a different size.
+    assert_eq!(h.put_upload(&url, &[], &pdf).await, 403);
+    let content_type_only = vec![("Content-Type".to_string(), "application/pdf".to_string())];
+    assert_eq!(h.put_upload(&url, &content_type_only, &pdf).await, 403);
+    assert_eq!(h.put_upload(&url, &headers, &pdf[..5]).await, 400);
+    let not_uploaded = h
+        .participant
+        .complete_attachment_upload()
+        .connection_token(&token)
+        .attachment_ids(&attachment_id)
+        .client_token("done-0")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(not_uploaded.into_service_error().is_validation_exception());
+    assert_eq!(h.put_upload(&url, &headers, &pdf).await, 200);
+
+    for _ in 0..2 {
+        h.participant
+            .complete_attachment_upload()
+            .connection_token(&token)
+            .attachment_ids(&attachment_id)
+            .client_token("done-1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let streamed = take(&h.streamed, 1).await;
+    let attributes = &streamed[0]["MessageAttributes"];
+    assert_eq!(attributes["Type"]["Value"], "ATTACHMENT");
+    assert_eq!(attributes["ContentType"]["Value"], "application/pdf");
+    assert_eq!(attributes["ParticipantRole"]["Value"], "CUSTOMER");
+    assert_eq!(attributes["MessageVisibility"]["Value"], "ALL");
+    let item = inner(&streamed[0]);
+    assert_eq!(item["Type"], "ATTACHMENT");
+    assert_eq!(item["ContactId"], contact_id.as_str());
+    assert_eq!(
+        item["Attachments"],
+        json!([{"AttachmentId": attachment_id, "AttachmentName": "factura.pdf",
+                "ContentType": "application/pdf", "Status": "APPROVED"}])
+    );
+    let nothing = h
+        .streamed
+        .receive(1, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(
+        nothing.is_empty(),
+        "the repeated completion recorded nothing"
+    );
+
+    let chat = h.get(&format!("/sim/chats/{contact_id}")).await;
+    let last = chat["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "ATTACHMENT");
+    assert_eq!(
+        last["attachment"],
+        json!({"id": attachment_id, "name": "factura.pdf", "content_type": "application/pdf",
+               "size": pdf.len(), "sha256": sha256_hex(&pdf), "status": "APPROVED"})
+    );
+
+    // The business can read the customer's file back through GetAttachment.
+    let got = h
+        .participant
+        .get_attachment()
+        .connection_token(&token)
+        .attachment_id(&attachment_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.attachment_size_in_bytes(), pdf.len() as i64);
+    let (status, _, bytes) = h.download(got.url().unwrap()).await;
+    assert_eq!((status, bytes), (200, pdf.clone()));
+    // After completion the upload URL takes nothing more.
+    assert_eq!(h.put_upload(&url, &headers, &pdf).await, 403);
+
+    // Connect refuses voice notes (.ogg), oversized and empty files.
+    let ogg = h
+        .start_upload(&token, "nota.ogg", "audio/ogg", 10, "up-ogg")
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(ogg.is_validation_exception());
+    assert!(ogg
+        .message()
+        .unwrap_or_default()
+        .contains("unsupported attachment type"));
+    for size in [0, 20 * 1024 * 1024 + 1] {
+        let err = h
+            .start_upload(
+                &token,
+                "big.pdf",
+                "application/pdf",
+                size,
+                &format!("up-{size}"),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.into_service_error().is_validation_exception());
+    }
+}
+
+#[tokio::test]
+async fn agent_attachments_download_through_get_attachment() {
+    use aws_sdk_connectparticipant::error::ProvideErrorMetadata as _;
+
+    let h = harness().await;
+    let (contact_id, token) = h.open_chat("hola", "start-g").await;
+    take(&h.streamed, 1).await;
+    let png = b"\x89PNG\r\n\x1a\n plano".to_vec();
+    let path = format!("/sim/chats/{contact_id}/agent/messages");
+    let (status, answer) = h
+        .post(
+            &path,
+            json!({"attachment": {"name": "plano.png", "content_type": "image/png", "content_base64": b64(&png)},
+                   "display_name": "Martina"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let attachment_id = answer["attachment_id"].as_str().unwrap().to_string();
+    let streamed = take(&h.streamed, 1).await;
+    assert_eq!(
+        streamed[0]["MessageAttributes"]["ParticipantRole"]["Value"],
+        "AGENT"
+    );
+    assert_eq!(
+        streamed[0]["MessageAttributes"]["ContentType"]["Value"],
+        "image/png"
+    );
+    let item = inner(&streamed[0]);
+    assert_eq!(item["Id"], answer["id"]);
+    assert_eq!(item["DisplayName"], "Martina");
+    assert_eq!(
+        item["Attachments"][0]["AttachmentId"],
+        attachment_id.as_str()
+    );
+    assert_eq!(item["Attachments"][0]["Status"], "APPROVED");
+
+    let got = h
+        .participant
+        .get_attachment()
+        .connection_token(&token)
+        .attachment_id(&attachment_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(got.url_expiry().is_some());
+    let (status, content_type, bytes) = h.download(got.url().unwrap()).await;
+    assert_eq!((status, content_type.as_str()), (200, "image/png"));
+    assert_eq!(bytes, png);
+
+    // Scan results other than APPROVED are streamed as given, for filtering tests.
+    for (body, want) in [
+        (
+            json!({"attachment": {"name": "a.pdf", "content_type": "application/pdf", "content_base64": "eA=="}, "status": "IN_PROGRESS"}),
+            "IN_PROGRESS",
+        ),
+        (
+            json!({"attachment": {"name": "b.pdf", "content_type": "application/pdf", "content_base64": "eA==", "status": "REJECTED"}, "visibility": "AGENT"}),
+            "REJECTED",
+        ),
+    ] {
+        let (status, _) = h.post(&path, body).await;
+        assert_eq!(status, 200);
+        let streamed = take(&h.streamed, 1).await;
+        assert_eq!(inner(&streamed[0])["Attachments"][0]["Status"], want);
+    }
+
+    for bad in [
+        json!({"attachment": {"name": "sticker.webp", "content_type": "image/webp", "content_base64": "eA=="}}),
+        json!({"attachment": {"name": "a.pdf", "content_type": "application/pdf", "content_base64": ""}}),
+        json!({"attachment": {"name": "a.pdf", "content_type": "application/pdf", "content_base64": "***"}}),
+        json!({"attachment": {"name": "a.pdf", "content_type": "application/pdf", "content_base64": "eA=="}, "status": "MAYBE"}),
+        json!({"text": "both", "attachment": {"name": "a.pdf", "content_type": "application/pdf", "content_base64": "eA=="}}),
+        json!({}),
+    ] {
+        let (status, body) = h.post(&path, bad.clone()).await;
+        assert_eq!(status, 400, "{bad} -> {body}");
+    }
+
+    let unknown = h
+        .participant
+        .get_attachment()
+        .connection_token(&token)
+        .attachment_id("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown.raw_response().map(|r| r.status().as_u16()),
+        Some(404)
+    );
+    assert_eq!(
+        unknown.into_service_error().code(),
+        Some("ResourceNotFoundException")
+    );
+
+    h.post(&format!("/sim/chats/{contact_id}/end"), json!({}))
+        .await;
+    let ended = h
+        .participant
+        .get_attachment()
+        .connection_token(&token)
+        .attachment_id(&attachment_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(ended.into_service_error().is_access_denied_exception());
+}
+
+#[tokio::test]
+async fn media_operations_can_be_faulted() {
+    let h = harness().await;
+    let (_, token) = h.open_chat("hola", "start-faults").await;
+    // Without SDK retries, so one injected fault is one failed call.
+    let config = sdk_config(&h.url)
+        .await
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let participant = aws_sdk_connectparticipant::Client::new(&config);
+    let social = aws_sdk_socialmessaging::Client::new(&config);
+    for (operation, error) in [
+        ("StartAttachmentUpload", "ThrottlingException"),
+        ("CompleteAttachmentUpload", "InternalServerException"),
+        ("GetAttachment", "ThrottlingException"),
+        ("GetWhatsAppMessageMedia", "ThrottledRequestException"),
+    ] {
+        let (status, body) = h
+            .post(
+                "/sim/faults",
+                json!({"operation": operation, "error": error, "count": 1}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let start = || {
+        participant
+            .start_attachment_upload()
+            .connection_token(&token)
+            .content_type("application/pdf")
+            .attachment_size_in_bytes(1)
+            .attachment_name("a.pdf")
+            .client_token("f-1")
+            .send()
+    };
+    assert!(start()
+        .await
+        .unwrap_err()
+        .into_service_error()
+        .is_throttling_exception());
+    let started = start().await.unwrap();
+    let (url, headers) = upload_headers(&started);
+    assert_eq!(h.put_upload(&url, &headers, b"x").await, 200);
+    let id = started.attachment_id().unwrap();
+    let complete = || {
+        participant
+            .complete_attachment_upload()
+            .connection_token(&token)
+            .attachment_ids(id)
+            .client_token("f-done")
+            .send()
+    };
+    assert!(complete()
+        .await
+        .unwrap_err()
+        .into_service_error()
+        .is_internal_server_exception());
+    complete().await.unwrap();
+    let get = || {
+        participant
+            .get_attachment()
+            .connection_token(&token)
+            .attachment_id(id)
+            .send()
+    };
+    assert!(get()
+        .await
+        .unwrap_err()
+        .into_service_error()
+        .is_throttling_exception());
+    get().await.unwrap();
+
+    let message = h
+        .customer_sends(
+            json!({"type": "image", "media": {"content_base64": "eA==", "mime_type": "image/png"}}),
+        )
+        .await;
+    let fetch = || {
+        social
+            .get_whats_app_message_media()
+            .media_id(message["image"]["id"].as_str().unwrap())
+            .origination_phone_number_id(SimIdentity::default().phone_number_id())
+            .metadata_only(true)
+            .send()
+    };
+    assert!(fetch()
+        .await
+        .unwrap_err()
+        .into_service_error()
+        .is_throttled_request_exception());
+    assert_eq!(fetch().await.unwrap().file_size(), Some(1));
+    let calls = h.get("/sim/calls").await;
+    let media_calls: Vec<u64> = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["operation"] == "GetWhatsAppMessageMedia")
+        .map(|c| c["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(media_calls, [429, 200]);
+}
+
+#[tokio::test]
+async fn local_media_links_are_served_by_the_simulator() {
+    let h = harness().await;
+    let wav = b"RIFF....WAVEfmt ".to_vec();
+    h.media
+        .put("out", "voz/nota 1.wav", wav.clone(), "audio/wav")
+        .await
+        .unwrap();
+    let link = h
+        .media
+        .presign_get("out", "voz/nota 1.wav", Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(link, format!("{}/sim/media/out/voz/nota%201.wav", h.url));
+    let (status, content_type, bytes) = h.download(&link).await;
+    assert_eq!(
+        (status, content_type.as_str(), bytes),
+        (200, "audio/wav", wav)
+    );
+    let (status, _, _) = h
+        .download(&format!("{}/sim/media/out/missing.wav", h.url))
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = h
+        .download(&format!("{}/sim/media/out/..%2Fescape", h.url))
+        .await;
+    assert_eq!(status, 400);
+
+    // The business sends the link; the simulator records it and fetches nothing.
+    let audio = json!({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "audio", "audio": {"link": link}});
+    h.social
+        .send_whats_app_message()
+        .origination_phone_number_id(SimIdentity::default().phone_number_id())
+        .message(Blob::new(audio.to_string()))
+        .meta_api_version("v20.0")
+        .send()
+        .await
+        .unwrap();
+    let inbox = h.get(&format!("/sim/customers/{CUSTOMER}/inbox")).await;
+    assert_eq!(inbox["messages"][0]["type"], "audio");
+    assert_eq!(inbox["messages"][0]["body"]["audio"]["link"], link.as_str());
+}
+
 /// The SQS/SNS sinks against a real emulator (moto server), which `./scripts/test.sh`
 /// starts and names in `WACONNECT_TEST_AWS_ENDPOINT`.
 #[tokio::test]
@@ -662,4 +1339,112 @@ async fn aws_sinks_deliver_through_sqs_and_sns() {
     let body: Value = serde_json::from_str(&receive().await).unwrap();
     assert_eq!(body["MessageAttributes"]["ContactId"]["Value"], "c-1");
     assert_eq!(body["MessageAttributes"]["ContactId"]["Type"], "String");
+}
+
+/// [`S3MediaStore`] against moto (as above): put, get, the size refusal, not-found and a
+/// pre-signed link fetched over HTTP; then the standalone simulator's shape, with
+/// GetWhatsAppMessageMedia writing customer media into S3.
+#[tokio::test]
+async fn s3_media_store_against_moto() {
+    use waconnect::adapters::aws::S3MediaStore;
+    use waconnect::ports::ErrorKind;
+
+    let endpoint = std::env::var("WACONNECT_TEST_AWS_ENDPOINT")
+        .expect("WACONNECT_TEST_AWS_ENDPOINT is unset: run ./scripts/test.sh, which starts moto");
+    let store = Arc::new(S3MediaStore::from_sdk_config(&sdk_config(&endpoint).await));
+    let bucket = format!("media-{}", uuid::Uuid::new_v4().simple());
+    store
+        .client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    store
+        .put(&bucket, "in/nota 1.ogg", bytes.clone(), "audio/ogg")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&bucket, "in/nota 1.ogg", 1 << 20).await.unwrap(),
+        bytes
+    );
+    assert_eq!(
+        store
+            .get(&bucket, "in/nota 1.ogg", bytes.len() as u64)
+            .await
+            .unwrap()
+            .len(),
+        bytes.len()
+    );
+    let too_large = store.get(&bucket, "in/nota 1.ogg", 1000).await.unwrap_err();
+    assert_eq!(too_large.kind, ErrorKind::Invalid);
+    assert!(
+        too_large
+            .message
+            .starts_with("too large: 200000 bytes > max 1000"),
+        "{too_large}"
+    );
+    let missing = store.get(&bucket, "in/none", 10).await.unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+
+    let link = store
+        .presign_get(&bucket, "in/nota 1.ogg", Duration::from_secs(300))
+        .await
+        .unwrap();
+    let response = reqwest::get(&link).await.unwrap();
+    assert_eq!(response.status(), 200, "{link}");
+    assert_eq!(response.headers().get("content-type").unwrap(), "audio/ogg");
+    assert_eq!(response.bytes().await.unwrap().to_vec(), bytes);
+
+    // `waconnect sim` standalone: GetWhatsAppMessageMedia writes into S3.
+    let inbound = Arc::new(MemoryQueue::new("inbound", Duration::from_secs(30)));
+    let simulator = Simulator::with_media(
+        SimIdentity::default(),
+        Arc::new(MemoryInboundSink {
+            queue: inbound.clone(),
+        }),
+        Arc::new(MemoryChatStreamSink {
+            queue: inbound.clone(),
+        }),
+        false,
+        store.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sim::serve(listener, simulator));
+    let photo = b"\xff\xd8\xff\xe0 photo".to_vec();
+    let response = reqwest::Client::new()
+        .post(format!("{url}/sim/customers/{CUSTOMER}/messages"))
+        .json(&json!({"type": "image", "image": {"caption": "la caja"},
+                      "media": {"content_base64": b64(&photo), "mime_type": "image/jpeg"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let message = customer_message_of(&take(&inbound, 1).await[0]);
+    let media_id = message["image"]["id"].as_str().unwrap().to_string();
+    let social = aws_sdk_socialmessaging::Client::new(&sdk_config(&url).await);
+    let out = social
+        .get_whats_app_message_media()
+        .media_id(&media_id)
+        .origination_phone_number_id(SimIdentity::default().phone_number_id())
+        .destination_s3_file(
+            aws_sdk_socialmessaging::types::S3File::builder()
+                .bucket_name(&bucket)
+                .key("wa/")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.file_size(), Some(photo.len() as i64));
+    assert_eq!(
+        store
+            .get(&bucket, &format!("wa/{media_id}.jpeg"), 1 << 20)
+            .await
+            .unwrap(),
+        photo
+    );
 }

@@ -99,20 +99,22 @@ async fn handle_item(
         }
     };
     let ends = item.ends_session();
-    let forward = item.is_for_customer() && item.item_type == ItemType::Message;
+    let forward = item.is_for_customer()
+        && match item.item_type {
+            ItemType::Message => true,
+            // Still being scanned or rejected: Connect streams the approved one again.
+            ItemType::Attachment => item.approved_attachments().next().is_some(),
+            _ => false,
+        };
     if !ends && !forward {
         let reason = match (&item.item_type, item.participant_role.as_str()) {
             (_, "CUSTOMER") => "customer_echo",
-            (ItemType::Message, _) => "not_visible_to_customer",
-            (ItemType::Attachment, _) => "attachment_unsupported",
+            (ItemType::Message | ItemType::Attachment, _) if !item.is_for_customer() => {
+                "not_visible_to_customer"
+            }
+            (ItemType::Attachment, _) => "attachment_not_approved",
             _ => "event",
         };
-        if reason == "attachment_unsupported" && item.is_for_customer() {
-            // Not ours to drop: keep it in the DLQ to replay once attachments are supported.
-            return Step::Settle(Outcome::Reject {
-                reason: "agent attachments are not supported by this version".into(),
-            });
-        }
         tracing::debug!(item_id = %item.id, contact_id = %item.contact_id, reason, "chat item not forwarded");
         return Step::Settle(ignored(reason));
     }

@@ -1,7 +1,9 @@
 //! ConnectUpload: everything the customer side of a Connect chat does. Ensures the
 //! customer has a chat (StartChatContact, StartContactStreaming,
-//! CreateParticipantConnection, stored in the session table), sends text, and renews the
-//! chat once when Connect answers AccessDenied (expired or ended chat).
+//! CreateParticipantConnection, stored in the session table), sends text, uploads
+//! attachments (StartAttachmentUpload, PUT to the allowlisted URL,
+//! CompleteAttachmentUpload), and renews the chat once when Connect answers AccessDenied
+//! (expired or ended chat).
 //!
 //! It keeps no per-customer state: the calling Conversation passes its cached session in
 //! and gets the session in use back, so many customers' calls run here concurrently.
@@ -12,6 +14,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use metrics::counter;
 
+use crate::adapters::http::HttpTransfer;
 use crate::domain::client_token;
 use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{
@@ -29,39 +32,66 @@ pub struct Customer {
     pub system_number: String,
 }
 
-/// Deliver ordered text parts of one customer message to the customer's chat.
+/// One thing to put in the chat.
+#[derive(Clone)]
+pub enum Piece {
+    /// Text within Connect's 1024-character limit.
+    Text(String),
+    File(FileUpload),
+}
+
+/// An attachment's bytes and how the agent sees it.
+#[derive(Clone)]
+pub struct FileUpload {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// Deliver the ordered pieces of one customer message to the customer's chat.
 #[derive(Message)]
 #[rtype(result = "Result<Session, PortError>")]
-pub struct DeliverText {
+pub struct Deliver {
     pub customer: Customer,
     /// The conversation's cached session, if any.
     pub session: Option<Session>,
-    /// Non-empty parts, each within Connect's 1024-character limit.
-    pub parts: Vec<String>,
+    pub pieces: Vec<Piece>,
     /// Stable id of the source message (wamid): every ClientToken derives from it, so a
     /// redelivered message repeats the same tokens and Connect does not repeat the work.
     pub source_id: String,
 }
 
+/// Text that opens a chat whose first piece is a file (InitialMessage must be text).
+pub const OPENING_TEXT_FOR_FILE: &str = "📎 New conversation with an attachment";
+
+/// A download URL for an attachment of the customer's chat.
+#[derive(Message)]
+#[rtype(result = "Result<String, PortError>")]
+pub struct AttachmentUrl {
+    pub connection_token: String,
+    pub attachment_id: String,
+}
+
 pub struct ConnectUpload {
-    connect: Arc<dyn ConnectChat>,
-    sessions: Arc<dyn SessionStore>,
-    streaming_topic_arn: Arc<str>,
-    chat_duration_secs: i64,
+    chats: Chats,
 }
 
 impl ConnectUpload {
     pub fn new(
         connect: Arc<dyn ConnectChat>,
         sessions: Arc<dyn SessionStore>,
+        http: HttpTransfer,
         streaming_topic_arn: &str,
         chat_duration_minutes: u32,
     ) -> Self {
         Self {
-            connect,
-            sessions,
-            streaming_topic_arn: streaming_topic_arn.into(),
-            chat_duration_secs: i64::from(chat_duration_minutes) * 60,
+            chats: Chats {
+                connect,
+                sessions,
+                http,
+                streaming_topic_arn: streaming_topic_arn.into(),
+                chat_duration_secs: i64::from(chat_duration_minutes) * 60,
+            },
         }
     }
 }
@@ -86,6 +116,7 @@ impl Supervised for ConnectUpload {
 struct Chats {
     connect: Arc<dyn ConnectChat>,
     sessions: Arc<dyn SessionStore>,
+    http: HttpTransfer,
     streaming_topic_arn: Arc<str>,
     chat_duration_secs: i64,
 }
@@ -136,21 +167,89 @@ impl Chats {
         Ok(session)
     }
 
-    async fn deliver(&self, req: DeliverText) -> Result<Session, PortError> {
-        let DeliverText {
+    /// Puts one piece in the chat; `step` makes its ClientTokens unique within the message.
+    async fn put_piece(
+        &self,
+        session: &Session,
+        piece: &Piece,
+        source_id: &str,
+        step: &str,
+    ) -> Result<(), PortError> {
+        let token = &session.connection_token;
+        match piece {
+            Piece::Text(text) => self
+                .connect
+                .send_message(
+                    token,
+                    "text/plain",
+                    text,
+                    &client_token(&["send", source_id, step]),
+                )
+                .await
+                .map(|_| ()),
+            Piece::File(file) => {
+                let upload = self
+                    .connect
+                    .start_attachment_upload(
+                        token,
+                        &file.content_type,
+                        file.bytes.len() as u64,
+                        &file.name,
+                        &client_token(&["upload", source_id, step, &session.contact_id]),
+                    )
+                    .await?;
+                self.http
+                    .put(&upload.url, &upload.headers, file.bytes.as_ref().clone())
+                    .await?;
+                self.connect
+                    .complete_attachment_upload(
+                        token,
+                        &upload.attachment_id,
+                        &client_token(&["complete", source_id, step, &session.contact_id]),
+                    )
+                    .await
+            }
+        }
+    }
+
+    /// Opens a chat for `pieces[index]`: a text piece becomes the chat's initial message
+    /// (and is consumed), a file needs an opening text first. Returns the next index.
+    async fn open(
+        &self,
+        customer: &Customer,
+        pieces: &[Piece],
+        index: usize,
+        token_parts: &[&str],
+        reason: &'static str,
+    ) -> Result<(Session, usize), PortError> {
+        match &pieces[index] {
+            Piece::Text(text) => Ok((
+                self.start(customer, text, token_parts, reason).await?,
+                index + 1,
+            )),
+            Piece::File(_) => Ok((
+                self.start(customer, OPENING_TEXT_FOR_FILE, token_parts, reason)
+                    .await?,
+                index,
+            )),
+        }
+    }
+
+    async fn deliver(&self, req: Deliver) -> Result<Session, PortError> {
+        let Deliver {
             customer,
             session,
-            parts,
+            pieces,
             source_id,
         } = req;
-        let Some(first) = parts.first() else {
+        if pieces.is_empty() {
             return Err(PortError::new(
                 ErrorKind::Invalid,
                 "connect",
                 "SendMessage",
                 "nothing to send",
             ));
-        };
+        }
         let found = match session {
             Some(s) => Some(s),
             None => {
@@ -161,44 +260,37 @@ impl Chats {
         };
         let (mut session, mut index) = match found {
             Some(s) => (s, 0),
-            None => (
-                self.start(&customer, first, &["start", &source_id], "new")
-                    .await?,
-                1,
-            ),
+            None => {
+                self.open(&customer, &pieces, 0, &["start", &source_id], "new")
+                    .await?
+            }
         };
         let mut renewed = false;
-        while index < parts.len() {
-            let part_no = index.to_string();
-            let sent = self
-                .connect
-                .send_message(
-                    &session.connection_token,
-                    "text/plain",
-                    &parts[index],
-                    &client_token(&["send", &source_id, &part_no]),
-                )
-                .await;
-            match sent {
-                Ok(_) => index += 1,
+        while index < pieces.len() {
+            let step = index.to_string();
+            match self
+                .put_piece(&session, &pieces[index], &source_id, &step)
+                .await
+            {
+                Ok(()) => index += 1,
                 Err(e) if e.kind == ErrorKind::AccessDenied && !renewed => {
                     // The chat expired or ended without us hearing of it: open a new one
-                    // with this part as its first message, once per customer message.
+                    // and carry on there, once per customer message.
                     renewed = true;
                     tracing::info!(contact_id = %session.contact_id, wamid = %source_id,
                         "chat no longer accepts messages; starting a new one");
                     if let Err(e) = self.sessions.delete(&session.contact_id).await {
                         tracing::warn!(contact_id = %session.contact_id, error = %e, "could not delete stale session");
                     }
-                    session = self
-                        .start(
+                    (session, index) = self
+                        .open(
                             &customer,
-                            &parts[index],
-                            &["renew", &source_id, &part_no],
+                            &pieces,
+                            index,
+                            &["renew", &source_id, &step],
                             "renewed",
                         )
                         .await?;
-                    index += 1;
                 }
                 Err(e) => return Err(e),
             }
@@ -207,16 +299,11 @@ impl Chats {
     }
 }
 
-impl Handler<DeliverText> for ConnectUpload {
+impl Handler<Deliver> for ConnectUpload {
     type Result = ResponseFuture<Result<Session, PortError>>;
 
-    fn handle(&mut self, msg: DeliverText, _: &mut Self::Context) -> Self::Result {
-        let chats = Chats {
-            connect: self.connect.clone(),
-            sessions: self.sessions.clone(),
-            streaming_topic_arn: self.streaming_topic_arn.clone(),
-            chat_duration_secs: self.chat_duration_secs,
-        };
+    fn handle(&mut self, msg: Deliver, _: &mut Self::Context) -> Self::Result {
+        let chats = self.chats.clone();
         Box::pin(async move {
             let started = Instant::now();
             let result = chats.deliver(msg).await;
@@ -228,6 +315,19 @@ impl Handler<DeliverText> for ConnectUpload {
                 }
             }
             result
+        })
+    }
+}
+
+impl Handler<AttachmentUrl> for ConnectUpload {
+    type Result = ResponseFuture<Result<String, PortError>>;
+
+    fn handle(&mut self, msg: AttachmentUrl, _: &mut Self::Context) -> Self::Result {
+        let connect = self.chats.connect.clone();
+        Box::pin(async move {
+            connect
+                .get_attachment(&msg.connection_token, &msg.attachment_id)
+                .await
         })
     }
 }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 use actix::prelude::*;
 use metrics::{counter, gauge, histogram};
 
-use super::connect_upload::{ConnectUpload, Customer, DeliverText};
+use super::connect_upload::{ConnectUpload, Customer, Deliver, Piece};
+use super::media_flow::{
+    deliver_inbound_media, deliver_outbound_attachment, InboundFile, MediaDeps,
+};
 use super::supervisor::{ConversationIdle, Supervisor};
 use super::whatsapp_send::{Acknowledge, SendWhatsApp, WhatsAppSend};
 use super::{backoff, Outcome, Reply, Work};
@@ -34,6 +37,8 @@ pub struct ConversationDeps {
     pub whatsapp: Addr<WhatsAppSend>,
     pub supervisor: Addr<Supervisor>,
     pub behaviour: Arc<Behaviour>,
+    /// None when no media bucket is configured: files then reach the agent as a notice.
+    pub media: Option<MediaDeps>,
 }
 
 pub struct Conversation {
@@ -168,14 +173,6 @@ async fn deliver_inbound(
     if behaviour.acknowledge {
         deps.whatsapp.do_send(ack(Some(reactions::SEEN), true));
     }
-    let text = match &msg.content {
-        MessageContent::Media(media) => media_notice(media),
-        _ => msg.agent_text().unwrap_or_default(),
-    };
-    let parts = split_text(&text, CONNECT_MESSAGE_MAX_CHARS);
-    if parts.is_empty() {
-        return (Outcome::Ignored("empty"), session);
-    }
     let customer = Customer {
         customer_id: msg.customer_id.clone(),
         name: msg
@@ -185,22 +182,64 @@ async fn deliver_inbound(
             .unwrap_or_else(|| "WhatsApp customer".into()),
         system_number: msg.system_number.clone(),
     };
+    if let (MessageContent::Media(media), Some(media_deps)) = (&msg.content, &deps.media) {
+        let file = InboundFile {
+            upload: &deps.connect_upload,
+            customer,
+            wamid: &msg.wamid,
+            system_number: &msg.system_number,
+            media,
+            caption: msg.agent_text(),
+        };
+        let result = deliver_inbound_media(media_deps, file, session.clone()).await;
+        if let Some(notice) = &result.customer_notice {
+            let send = deps.whatsapp.send(SendWhatsApp {
+                system_number: msg.system_number.clone(),
+                body: text_message(&msg.customer_id, notice, Some(&msg.wamid)),
+            });
+            if let Ok(Err(e)) | Err(e) = send.await.map_err(|e| {
+                PortError::new(ErrorKind::Other, "actor", "SendWhatsApp", e.to_string())
+            }) {
+                tracing::warn!(wamid = %msg.wamid, error = %e, "could not tell the customer why the file was not delivered");
+            }
+        }
+        if let Some(delivered) = result.delivered {
+            finish(&deps, &key, &msg, queued_at).await;
+            if behaviour.acknowledge {
+                let emoji = if delivered {
+                    reactions::FILE_OK
+                } else {
+                    reactions::FAILED
+                };
+                deps.whatsapp.do_send(ack(Some(emoji), false));
+            }
+        }
+        let session = result.session.or(session);
+        return (result.outcome, session);
+    }
+    let text = match &msg.content {
+        MessageContent::Media(media) => media_notice(media),
+        _ => msg.agent_text().unwrap_or_default(),
+    };
+    let pieces: Vec<Piece> = split_text(&text, CONNECT_MESSAGE_MAX_CHARS)
+        .into_iter()
+        .map(Piece::Text)
+        .collect();
+    if pieces.is_empty() {
+        return (Outcome::Ignored("empty"), session);
+    }
     let delivered = deps
         .connect_upload
-        .send(DeliverText {
+        .send(Deliver {
             customer,
             session: session.clone(),
-            parts,
+            pieces,
             source_id: msg.wamid.clone(),
         })
         .await;
     match delivered {
         Ok(Ok(new_session)) => {
-            if let Err(e) = deps.dedupe.mark_done(&key, behaviour.dedupe_ttl).await {
-                // Delivered all the same; a redelivery would repeat the same ClientTokens.
-                tracing::warn!(wamid = %msg.wamid, error = %e, "could not record delivery");
-            }
-            latency("inbound", queued_at);
+            finish(&deps, &key, &msg, queued_at).await;
             if behaviour.acknowledge {
                 deps.whatsapp.do_send(ack(Some(reactions::DONE), false));
             }
@@ -216,6 +255,21 @@ async fn deliver_inbound(
             Outcome::retry(format!("connect upload unavailable: {e}"), backoff(1)),
             session,
         ),
+    }
+}
+
+/// Records a delivered customer message (dedupe and latency). Awaited before the next
+/// step of this customer, so a redelivered copy right behind it finds the record.
+async fn finish(
+    deps: &ConversationDeps,
+    key: &str,
+    msg: &CustomerMessage,
+    queued_at: Option<SystemTime>,
+) {
+    latency("inbound", queued_at);
+    if let Err(e) = deps.dedupe.mark_done(key, deps.behaviour.dedupe_ttl).await {
+        // Delivered all the same; a redelivery would repeat the same ClientTokens.
+        tracing::warn!(wamid = %msg.wamid, error = %e, "could not record delivery");
     }
 }
 
@@ -236,34 +290,58 @@ async fn deliver_outbound(
         Ok(false) => {}
         Err(e) => return port_outcome(&e, 1),
     }
-    if item.item_type != ItemType::Message {
-        return Outcome::Ignored("not a message");
-    }
-    let Some(text) = item.content.as_deref().filter(|t| !t.trim().is_empty()) else {
-        return Outcome::Ignored("empty");
+    let outcome = match item.item_type {
+        ItemType::Message => {
+            let Some(text) = item.content.as_deref().filter(|t| !t.trim().is_empty()) else {
+                return Outcome::Ignored("empty");
+            };
+            let sent = deps
+                .whatsapp
+                .send(SendWhatsApp {
+                    system_number: session.system_number.clone(),
+                    body: text_message(&session.customer_id, text, None),
+                })
+                .await;
+            match sent {
+                Ok(Ok(_)) => Outcome::Done,
+                Ok(Err(e)) => port_outcome(&e, 1),
+                Err(e) => Outcome::retry(format!("whatsapp sender unavailable: {e}"), backoff(1)),
+            }
+        }
+        ItemType::Attachment => {
+            let mut outcome = Outcome::Ignored("no approved attachment");
+            for attachment in item.approved_attachments() {
+                outcome = deliver_outbound_attachment(
+                    deps.media.as_ref(),
+                    &deps.connect_upload,
+                    &deps.whatsapp,
+                    &session,
+                    &item.id,
+                    attachment,
+                )
+                .await;
+                if outcome != Outcome::Done {
+                    break;
+                }
+            }
+            outcome
+        }
+        _ => Outcome::Ignored("not a message"),
     };
-    let sent = deps
-        .whatsapp
-        .send(SendWhatsApp {
-            system_number: session.system_number.clone(),
-            body: text_message(&session.customer_id, text, None),
-        })
-        .await;
-    match sent {
-        Ok(Ok(message_id)) => {
+    match &outcome {
+        Outcome::Done => {
             if let Err(e) = deps.dedupe.mark_done(&key, deps.behaviour.dedupe_ttl).await {
                 tracing::warn!(item_id = %item.id, error = %e, "could not record delivery");
             }
             latency("outbound", queued_at);
-            tracing::info!(item_id = %item.id, contact_id = %item.contact_id, %message_id, "delivered to customer");
-            Outcome::Done
+            tracing::info!(item_id = %item.id, contact_id = %item.contact_id, "delivered to customer");
         }
-        Ok(Err(e)) => {
-            tracing::warn!(item_id = %item.id, contact_id = %item.contact_id, error = %e, "delivery to customer failed");
-            port_outcome(&e, 1)
+        Outcome::Retry { reason, .. } | Outcome::Reject { reason } => {
+            tracing::warn!(item_id = %item.id, contact_id = %item.contact_id, %reason, "delivery to customer failed");
         }
-        Err(e) => Outcome::retry(format!("whatsapp sender unavailable: {e}"), backoff(1)),
+        _ => {}
     }
+    outcome
 }
 
 impl Conversation {

@@ -14,9 +14,12 @@ pub mod connect_event_intake;
 pub mod connect_upload;
 pub mod conversation;
 pub mod inbound_intake;
+pub mod media_download;
+mod media_flow;
 mod poller;
 mod settle;
 pub mod supervisor;
+pub mod transcoder_pool;
 pub mod whatsapp_send;
 
 use std::time::{Duration, SystemTime};

@@ -12,12 +12,16 @@ use super::connect_event_intake::ConnectEventIntake;
 use super::connect_upload::ConnectUpload;
 use super::conversation::{self, Conversation, ConversationDeps};
 use super::inbound_intake::InboundIntake;
+use super::media_download::{MediaDownload, MediaLocation};
+use super::media_flow::MediaDeps;
+use super::transcoder_pool::{TranscoderConfig, TranscoderPool};
 use super::whatsapp_send::WhatsAppSend;
 use super::{Outcome, Work};
+use crate::adapters::http::HttpTransfer;
 use crate::config::Behaviour;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::ActorMetrics;
-use crate::ports::{ConnectChat, DedupeStore, Queue, SessionStore, WhatsApp};
+use crate::ports::{ConnectChat, DedupeStore, MediaStore, Queue, SessionStore, WhatsApp};
 
 /// How often the supervisor looks at its children.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -31,6 +35,10 @@ pub struct Ports {
     pub dedupe: Arc<dyn DedupeStore>,
     pub connect: Arc<dyn ConnectChat>,
     pub whatsapp: Arc<dyn WhatsApp>,
+    /// Media objects (customer files, converted agent audio); None disables file transfer.
+    pub media: Option<Arc<dyn MediaStore>>,
+    /// Transfers to and from pre-signed URLs, within the URL allowlist.
+    pub http: HttpTransfer,
 }
 
 /// Route work to a customer's conversation, creating it if needed. Answers whether the
@@ -65,6 +73,8 @@ pub struct Supervisor {
     whatsapp: Option<Addr<WhatsAppSend>>,
     inbound: Option<Addr<InboundIntake>>,
     connect_events: Option<Addr<ConnectEventIntake>>,
+    media_download: Option<Addr<MediaDownload>>,
+    transcoder: Option<Addr<TranscoderPool>>,
 }
 
 impl Supervisor {
@@ -84,6 +94,8 @@ impl Supervisor {
             whatsapp: None,
             inbound: None,
             connect_events: None,
+            media_download: None,
+            transcoder: None,
         }
     }
 
@@ -94,6 +106,22 @@ impl Supervisor {
             whatsapp: self.whatsapp.clone()?,
             supervisor: ctx.address(),
             behaviour: self.behaviour.clone(),
+            media: self.media_deps(),
+        })
+    }
+
+    fn media_deps(&self) -> Option<MediaDeps> {
+        let settings = &self.behaviour.media;
+        Some(MediaDeps {
+            download: self.media_download.clone()?,
+            transcoder: self.transcoder.clone()?,
+            store: self.ports.media.clone()?,
+            location: MediaLocation {
+                bucket: settings.bucket.clone()?,
+                prefix: settings.prefix.clone(),
+            },
+            http: self.ports.http.clone(),
+            rules: settings.rules.clone(),
         })
     }
 
@@ -111,12 +139,19 @@ impl Supervisor {
         if dead(&self.connect_upload) {
             note_restart(&self.connect_upload, "connect_upload");
             let (connect, sessions) = (self.ports.connect.clone(), self.ports.sessions.clone());
+            let http = self.ports.http.clone();
             let (topic, minutes) = (
                 self.streaming_topic_arn.clone(),
                 self.behaviour.chat_duration_minutes,
             );
             self.connect_upload = Some(actix::Supervisor::start(move |_| {
-                ConnectUpload::new(connect.clone(), sessions.clone(), &topic, minutes)
+                ConnectUpload::new(
+                    connect.clone(),
+                    sessions.clone(),
+                    http.clone(),
+                    &topic,
+                    minutes,
+                )
             }));
         }
         if dead(&self.whatsapp) {
@@ -128,6 +163,33 @@ impl Supervisor {
             self.whatsapp = Some(actix::Supervisor::start(move |_| {
                 WhatsAppSend::new(whatsapp.clone(), rate)
             }));
+        }
+        if let (Some(store), Some(bucket)) = (&self.ports.media, &self.behaviour.media.bucket) {
+            if dead(&self.media_download) {
+                note_restart(&self.media_download, "media_download");
+                let (whatsapp, store) = (self.ports.whatsapp.clone(), store.clone());
+                let location = MediaLocation {
+                    bucket: bucket.clone(),
+                    prefix: self.behaviour.media.prefix.clone(),
+                };
+                let max = self.behaviour.media.rules.max_bytes;
+                self.media_download = Some(actix::Supervisor::start(move |_| {
+                    MediaDownload::new(whatsapp.clone(), store.clone(), location.clone(), max)
+                }));
+            }
+            if dead(&self.transcoder) {
+                note_restart(&self.transcoder, "transcoder_pool");
+                let settings = &self.behaviour.media;
+                let config = TranscoderConfig {
+                    ffmpeg_path: settings.ffmpeg_path.clone(),
+                    workers: settings.transcoder_workers,
+                    job_timeout: settings.transcode_timeout,
+                    ..TranscoderConfig::default()
+                };
+                self.transcoder = Some(actix::Supervisor::start(move |_| {
+                    TranscoderPool::new(config.clone())
+                }));
+            }
         }
         if dead(&self.inbound) {
             note_restart(&self.inbound, "inbound_intake");

@@ -12,6 +12,7 @@
 //! * `text`: splitting long texts to channel limits.
 //! * `ids`: idempotency tokens and dedupe keys.
 
+pub mod attachment;
 pub mod connect_item;
 pub mod envelope;
 pub mod error;
@@ -21,9 +22,15 @@ mod json;
 pub mod render;
 pub mod status;
 pub mod text;
+pub mod url_policy;
 pub mod whatsapp_in;
 pub mod whatsapp_out;
 
+pub use attachment::{
+    eum_object_key, extension_for_mime, human_size, plan_upload, sanitize_filename,
+    AttachmentRules, Conversion, Refusal, UploadPlan, CONNECT_DEFAULT_EXTENSIONS,
+    CONNECT_DEFAULT_MAX_BYTES,
+};
 pub use connect_item::{
     content_types, decode_chat_item, roles, visibility, AttachmentRef, ChatItem, ItemType,
     ATTACHMENT_APPROVED,
@@ -35,6 +42,7 @@ pub use ids::{client_token, dedupe_key_chat_item, dedupe_key_inbound};
 pub use render::REPLY_PREFIX;
 pub use status::{DeliveryStatus, WINDOW_CLOSED_ERROR_CODE};
 pub use text::{split_text, CONNECT_MESSAGE_MAX_CHARS};
+pub use url_policy::{UrlAllowlist, DEFAULT_URL_ALLOWLIST};
 pub use whatsapp_in::{
     limits, ContactCard, ContactPhone, CustomerMessage, Media, MediaKind, MessageContent,
 };

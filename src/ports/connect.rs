@@ -23,6 +23,14 @@ pub struct StartedChat {
     pub participant_token: String,
 }
 
+/// Where and how to PUT an attachment's bytes (StartAttachmentUpload's UploadMetadata).
+#[derive(Clone)]
+pub struct AttachmentUpload {
+    pub attachment_id: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
 /// Amazon Connect + Connect Participant, as far as a chat for one customer needs them.
 #[async_trait]
 pub trait ConnectChat: Send + Sync + 'static {
@@ -55,4 +63,24 @@ pub trait ConnectChat: Send + Sync + 'static {
         connection_token: &str,
         client_token: &str,
     ) -> PortResult<()>;
+    async fn start_attachment_upload(
+        &self,
+        connection_token: &str,
+        content_type: &str,
+        size: u64,
+        name: &str,
+        client_token: &str,
+    ) -> PortResult<AttachmentUpload>;
+    async fn complete_attachment_upload(
+        &self,
+        connection_token: &str,
+        attachment_id: &str,
+        client_token: &str,
+    ) -> PortResult<()>;
+    /// A pre-signed URL to download an attachment of the chat.
+    async fn get_attachment(
+        &self,
+        connection_token: &str,
+        attachment_id: &str,
+    ) -> PortResult<String>;
 }

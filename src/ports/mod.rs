@@ -10,9 +10,9 @@ mod queue;
 mod store;
 mod whatsapp;
 
-pub use connect::{ConnectChat, NewChatRequest, StartedChat};
+pub use connect::{AttachmentUpload, ConnectChat, NewChatRequest, StartedChat};
 pub use error::{ErrorKind, PortError, PortResult};
 pub use media::MediaStore;
 pub use queue::{ChatStreamSink, InboundSink, Queue, QueueMessage};
 pub use store::{DedupeStore, Session, SessionStore, CHANNEL_WHATSAPP};
-pub use whatsapp::WhatsApp;
+pub use whatsapp::{MediaInfo, WhatsApp};

@@ -11,4 +11,20 @@ pub trait WhatsApp: Send + Sync + 'static {
         origination_phone_number_id: &str,
         message: &serde_json::Value,
     ) -> PortResult<String>;
+    /// GetWhatsAppMessageMedia into `bucket` under `key_prefix`; answers the media's MIME
+    /// type and size as EUM reports them.
+    async fn get_media(
+        &self,
+        origination_phone_number_id: &str,
+        media_id: &str,
+        bucket: &str,
+        key_prefix: &str,
+    ) -> PortResult<MediaInfo>;
+}
+
+/// What GetWhatsAppMessageMedia reports about a media object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaInfo {
+    pub mime_type: String,
+    pub size: u64,
 }

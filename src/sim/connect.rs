@@ -113,6 +113,7 @@ pub(crate) fn start_chat_contact(
                 content_type: &message.content_type,
                 content: Some(&message.content),
                 visibility: "ALL",
+                attachment: None,
             },
             &sim.identity.account_id,
         );

@@ -6,17 +6,23 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::attachments::{
+    name_problem, record_attachment_item, size_problem, Author, APPROVED, STATUSES,
+};
 use super::faults::{Fault, FaultSpec};
-use super::state::{NewItem, Simulator};
+use super::media::{attach_customer_media, MediaSpec};
+use super::routes::MEDIA_BODY_LIMIT;
+use super::state::{Attachment, NewItem, Simulator, StoredFile};
 use super::webhook::{customer_message_event, customer_messages_in, new_wamid};
 use super::wire::{parse_control, ControlError};
 
@@ -29,14 +35,17 @@ const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
 pub(crate) fn routes() -> Router<Arc<Simulator>> {
     Router::new()
         .route("/sim/healthz", get(healthz))
-        .route("/sim/customers/{wa_id}/messages", post(customer_message))
+        .route(
+            "/sim/customers/{wa_id}/messages",
+            post(customer_message).layer(DefaultBodyLimit::max(MEDIA_BODY_LIMIT)),
+        )
         .route("/sim/customers/{wa_id}/inbox", get(inbox))
         .route("/sim/inbound/raw", post(inbound_raw))
         .route("/sim/chats", get(list_chats))
         .route("/sim/chats/{contact_id}", get(get_chat))
         .route(
             "/sim/chats/{contact_id}/agent/messages",
-            post(agent_message),
+            post(agent_message).layer(DefaultBodyLimit::max(MEDIA_BODY_LIMIT)),
         )
         .route("/sim/chats/{contact_id}/end", post(end_chat))
         .route("/sim/chats/{contact_id}/expire", post(expire_chat))
@@ -83,13 +92,26 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
             format!("Customer {tail}")
         }
     };
-    // Control-only fields, not part of the Meta message.
-    message.remove("media");
+    // Control-only field, not part of the Meta message.
+    let media = match message.remove("media") {
+        Some(spec) => Some(
+            serde_json::from_value::<MediaSpec>(spec)
+                .map_err(|e| ControlError::bad_request(format!("bad \"media\": {e}")))?,
+        ),
+        None => None,
+    };
     if !message.get("type").is_some_and(Value::is_string) {
         return Err(ControlError::bad_request(
             "a message needs a \"type\" (e.g. \"text\")",
         ));
     }
+    let media = match media {
+        Some(spec) => Some(
+            attach_customer_media(&mut message, spec)
+                .map_err(|e| ControlError::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
     if let Some(Value::Object(context)) = message.get_mut("context") {
         // Meta names who wrote the quoted message: the business, for our messages.
         context
@@ -109,7 +131,13 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
         .unwrap_or_default()
         .to_string();
 
-    sim.lock().wamid_owner.insert(wamid.clone(), wa_id.clone());
+    {
+        let mut state = sim.lock();
+        state.wamid_owner.insert(wamid.clone(), wa_id.clone());
+        if let Some((media_id, media)) = media {
+            state.media.insert(media_id, media);
+        }
+    }
     let event =
         customer_message_event(&sim.identity, &wa_id, &profile_name, Value::Object(message));
     sim.inbound
@@ -182,9 +210,16 @@ fn with_open_chat<T>(
     Ok(change(chat, &sim.identity.account_id))
 }
 
+/// `POST /sim/chats/{contact_id}/agent/messages` body: a text or a file.
 #[derive(Deserialize)]
 struct AgentMessage {
-    text: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    attachment: Option<AgentAttachment>,
+    /// The attachment's scan result (also accepted inside `attachment`).
+    #[serde(default)]
+    status: Option<String>,
     #[serde(default = "all")]
     visibility: String,
     #[serde(default = "agent")]
@@ -193,6 +228,16 @@ struct AgentMessage {
     display_name: String,
     #[serde(default = "plain")]
     content_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentAttachment {
+    name: String,
+    content_type: String,
+    content_base64: String,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 fn all() -> String {
@@ -209,12 +254,9 @@ fn plain() -> String {
 }
 
 /// `POST /sim/chats/{contact_id}/agent/messages`: the agent (or a bot, or the system)
-/// writes in the chat.
+/// writes in the chat, a text or a file.
 async fn agent_message(State(sim): Sim, Path(contact_id): Path<String>, body: Body) -> Answer {
-    let input: AgentMessage = parse_control(&bytes(body)?)?;
-    if input.text.is_empty() {
-        return Err(ControlError::bad_request("text must not be empty"));
-    }
+    let mut input: AgentMessage = parse_control(&bytes(body)?)?;
     if !["ALL", "AGENT", "CUSTOMER"].contains(&input.visibility.as_str()) {
         return Err(ControlError::bad_request(
             "visibility must be ALL, AGENT or CUSTOMER",
@@ -224,6 +266,18 @@ async fn agent_message(State(sim): Sim, Path(contact_id): Path<String>, body: Bo
         return Err(ControlError::bad_request(
             "role must be AGENT, SYSTEM or CUSTOM_BOT",
         ));
+    }
+    let text = match (input.text.take(), input.attachment.take()) {
+        (Some(text), None) => text,
+        (None, Some(file)) => return agent_attachment(&sim, &contact_id, &input, file),
+        _ => {
+            return Err(ControlError::bad_request(
+                "give either \"text\" or \"attachment\"",
+            ))
+        }
+    };
+    if text.is_empty() {
+        return Err(ControlError::bad_request("text must not be empty"));
     }
     if input.content_type != "text/plain" && input.content_type != "text/markdown" {
         return Err(ControlError::bad_request(
@@ -237,14 +291,83 @@ async fn agent_message(State(sim): Sim, Path(contact_id): Path<String>, body: Bo
                 role: &input.role,
                 display_name: &input.display_name,
                 content_type: &input.content_type,
-                content: Some(&input.text),
+                content: Some(&text),
                 visibility: &input.visibility,
+                attachment: None,
             },
             account,
         )
     })?;
     tracing::info!(%contact_id, role = %input.role, item_id = %item.id, "simulator: agent message");
     ok(json!({ "id": item.id }))
+}
+
+/// An agent's file: checked as Connect checks attachments, stored complete (with the
+/// given scan status) and recorded as an ATTACHMENT item. Answers `{"id", "attachment_id"}`.
+fn agent_attachment(
+    sim: &Simulator,
+    contact_id: &str,
+    input: &AgentMessage,
+    file: AgentAttachment,
+) -> Answer {
+    if let Some(problem) = name_problem(&file.name) {
+        return Err(ControlError::bad_request(problem));
+    }
+    if file.content_type.trim().is_empty() {
+        return Err(ControlError::bad_request(
+            "attachment.content_type is required",
+        ));
+    }
+    let status = file
+        .status
+        .or_else(|| input.status.clone())
+        .unwrap_or_else(|| APPROVED.to_string());
+    if !STATUSES.contains(&status.as_str()) {
+        return Err(ControlError::bad_request(format!(
+            "status must be one of {STATUSES:?}"
+        )));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(file.content_base64.trim())
+        .map_err(|e| ControlError::bad_request(format!("content_base64 is not base64: {e}")))?;
+    if let Some(problem) = size_problem(decoded.len() as u64) {
+        return Err(ControlError::bad_request(problem));
+    }
+    let stored = StoredFile::new(Bytes::from(decoded));
+
+    let mut state = sim.lock();
+    let index = state
+        .chat_by_contact(contact_id)
+        .ok_or_else(|| unknown_chat(contact_id))?;
+    if !state.chats[index].is_open() {
+        return Err(ControlError::conflict(format!(
+            "chat {contact_id} has ended"
+        )));
+    }
+    let attachment_id = uuid::Uuid::new_v4().to_string();
+    state.attachments.insert(
+        attachment_id.clone(),
+        Attachment {
+            id: attachment_id.clone(),
+            chat: index,
+            name: file.name,
+            content_type: file.content_type,
+            declared_size: stored.bytes.len() as u64,
+            file: Some(stored),
+            status,
+            completed: true,
+            upload_expires_at: Utc::now(),
+        },
+    );
+    let author = Author {
+        role: &input.role,
+        display_name: &input.display_name,
+        visibility: &input.visibility,
+    };
+    let item = record_attachment_item(&mut state, &attachment_id, author, &sim.identity.account_id)
+        .ok_or_else(|| ControlError::not_found("the attachment vanished"))?;
+    tracing::info!(%contact_id, %attachment_id, item_id = %item.id, "simulator: agent attachment");
+    ok(json!({ "id": item.id, "attachment_id": attachment_id }))
 }
 
 /// `POST /sim/chats/{contact_id}/end`: the agent ends the chat (chat.ended is streamed).
@@ -258,6 +381,7 @@ async fn end_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer {
                 content_type: CHAT_ENDED,
                 content: None,
                 visibility: "ALL",
+                attachment: None,
             },
             account,
         );

@@ -8,10 +8,13 @@
 //! [`InboundSink`]; chat items are streamed through a [`ChatStreamSink`], as Connect's
 //! contact streaming does.
 
+mod attachments;
 mod connect;
 mod control;
 mod faults;
+mod files;
 mod identity;
+mod media;
 mod participant;
 mod routes;
 pub mod sinks;
@@ -29,17 +32,20 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 
+pub use attachments::{ALLOWED_EXTENSIONS, MAX_ATTACHMENT_BYTES};
 pub use faults::OPERATIONS;
 pub use identity::SimIdentity;
-pub use routes::{AWS_BODY_LIMIT, CONTROL_BODY_LIMIT};
+pub use media::{extension_for_mime, MAX_CUSTOMER_MEDIA_BYTES};
+pub use routes::{AWS_BODY_LIMIT, CONTROL_BODY_LIMIT, MEDIA_BODY_LIMIT};
 pub use sinks::{
     sns_envelope, MemoryChatStreamSink, MemoryInboundSink, SnsChatStreamSink, SnsInboundSink,
     SqsInboundSink, DEFAULT_INBOUND_TOPIC_ARN,
 };
-pub use state::{CallRecord, InboxEntry, Item, Simulator};
+pub use state::{CallRecord, InboxEntry, Item, ItemAttachment, Simulator};
 pub use whatsapp::UNKNOWN_CUSTOMER;
 pub use wire::{AwsError, ControlError};
 
+use crate::adapters::aws::S3MediaStore;
 use crate::ports::{ChatStreamSink, InboundSink};
 
 /// AWS endpoints and the `/sim` control API on one router.
@@ -87,7 +93,7 @@ pub enum SimError {
 }
 
 /// Runs the simulator with SDK clients from the standard AWS configuration (endpoints from
-/// `AWS_ENDPOINT_URL` as usual) until ctrl-c.
+/// `AWS_ENDPOINT_URL` as usual; S3 then by path) until ctrl-c.
 pub async fn run_standalone(args: SimArgs) -> Result<(), SimError> {
     let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let queue = SqsInboundSink::new(
@@ -105,7 +111,15 @@ pub async fn run_standalone(args: SimArgs) -> Result<(), SimError> {
         None => Arc::new(queue),
     };
     let stream: Arc<dyn ChatStreamSink> = Arc::new(SnsChatStreamSink { client: sns });
-    let sim = Simulator::new(SimIdentity::default(), inbound, stream, !args.no_statuses);
+    // GetWhatsAppMessageMedia writes customer media into the caller's S3 bucket.
+    let media = Arc::new(S3MediaStore::from_sdk_config(&config));
+    let sim = Simulator::with_media(
+        SimIdentity::default(),
+        inbound,
+        stream,
+        !args.no_statuses,
+        media,
+    );
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -19,7 +19,7 @@ const INVALID: &str = "ValidationException";
 const EVENT_PREFIX: &str = "application/vnd.amazonaws.connect.event.";
 const PARTICIPANT_LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
 
-fn bearer(headers: &HeaderMap) -> Result<&str, AwsError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AwsError> {
     headers
         .get("x-amz-bearer")
         .and_then(|v| v.to_str().ok())
@@ -29,7 +29,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, AwsError> {
 
 /// The open chat a token map names; unknown tokens and ended or expired chats are all
 /// AccessDenied, as Connect answers them.
-fn open_chat(
+pub(crate) fn open_chat(
     state: &State,
     tokens: &HashMap<String, usize>,
     token: &str,
@@ -102,6 +102,7 @@ fn record_customer_item(
             content_type: &input.content_type,
             content: input.content.as_deref(),
             visibility: "ALL",
+            attachment: None,
         },
         &sim.identity.account_id,
     );
@@ -172,6 +173,7 @@ pub(crate) fn disconnect_participant(
             content_type: PARTICIPANT_LEFT,
             content: None,
             visibility: "ALL",
+            attachment: None,
         },
         &sim.identity.account_id,
     );

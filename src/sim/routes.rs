@@ -2,6 +2,7 @@
 //! `/sim` control API. Every AWS call passes through [`run_aws`]: faults first, then the
 //! operation, then the call log.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -16,16 +17,29 @@ use serde_json::Value;
 use super::faults::{apply, random_unit};
 use super::state::Simulator;
 use super::wire::{AwsError, ControlError};
-use super::{connect, control, participant, whatsapp};
+use super::{attachments, connect, control, files, media, participant, whatsapp};
 
 /// Largest AWS request body accepted (413 beyond).
 pub const AWS_BODY_LIMIT: usize = 256 * 1024;
-/// Largest control API request body accepted (413 beyond).
+/// Largest control API request body accepted (413 beyond), except the two that carry
+/// files ([`MEDIA_BODY_LIMIT`]).
 pub const CONTROL_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest body of a control request carrying a file as base64 (customer media up to
+/// 25 MiB, agent attachments up to 20 MiB), so a file over its limit is a 400 that says
+/// so rather than a bare 413.
+pub const MEDIA_BODY_LIMIT: usize = 40 * 1024 * 1024;
 
 /// An operation's logic: it runs under no fault, decides the answer synchronously and
 /// queues any streaming for later.
 type Operation = fn(&Simulator, &HeaderMap, &[u8]) -> Result<Value, AwsError>;
+/// An operation that must wait on I/O (writing media to S3 or to a pre-signed URL).
+/// It never holds the state lock across an `.await`.
+pub(crate) type AsyncOperation = fn(
+    Arc<Simulator>,
+    HeaderMap,
+    Bytes,
+)
+    -> futures::future::BoxFuture<'static, Result<Value, AwsError>>;
 
 pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     use MethodFilter as M;
@@ -67,6 +81,26 @@ pub(crate) fn router(sim: Arc<Simulator>) -> Router {
             ),
         )
         .route(
+            "/participant/start-attachment-upload",
+            aws(
+                M::POST,
+                "StartAttachmentUpload",
+                attachments::start_attachment_upload,
+            ),
+        )
+        .route(
+            "/participant/complete-attachment-upload",
+            aws(
+                M::POST,
+                "CompleteAttachmentUpload",
+                attachments::complete_attachment_upload,
+            ),
+        )
+        .route(
+            "/participant/attachment",
+            aws(M::POST, "GetAttachment", attachments::get_attachment),
+        )
+        .route(
             "/v1/whatsapp/send",
             aws(
                 M::POST,
@@ -74,9 +108,20 @@ pub(crate) fn router(sim: Arc<Simulator>) -> Router {
                 whatsapp::send_whatsapp_message,
             ),
         )
+        .route(
+            "/v1/whatsapp/media/get",
+            aws_async(
+                M::POST,
+                "GetWhatsAppMessageMedia",
+                media::get_whatsapp_message_media,
+            ),
+        )
         .layer(DefaultBodyLimit::max(AWS_BODY_LIMIT));
     let control = control::routes().layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT));
-    aws.merge(control).fallback(unknown_route).with_state(sim)
+    aws.merge(control)
+        .merge(files::routes())
+        .fallback(unknown_route)
+        .with_state(sim)
 }
 
 /// Routes one AWS operation; other methods on its path get an AWS-shaped 404 too.
@@ -90,19 +135,41 @@ fn aws(
         move |State(sim): State<Arc<Simulator>>,
               headers: HeaderMap,
               body: Result<Bytes, BytesRejection>| async move {
-            run_aws(&sim, operation, logic, &headers, body).await
+            let run = |body: Bytes| std::future::ready(logic(&sim, &headers, &body));
+            run_aws(&sim, operation, body, run).await
         },
     )
     .fallback(unknown_route)
 }
 
-async fn run_aws(
+/// [`aws`] for an operation that awaits I/O.
+fn aws_async(
+    method: MethodFilter,
+    operation: &'static str,
+    logic: AsyncOperation,
+) -> MethodRouter<Arc<Simulator>> {
+    on(
+        method,
+        move |State(sim): State<Arc<Simulator>>,
+              headers: HeaderMap,
+              body: Result<Bytes, BytesRejection>| async move {
+            let run = |body: Bytes| logic(sim.clone(), headers, body);
+            run_aws(&sim, operation, body, run).await
+        },
+    )
+    .fallback(unknown_route)
+}
+
+async fn run_aws<F, Fut>(
     sim: &Simulator,
     operation: &'static str,
-    logic: Operation,
-    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+    logic: F,
+) -> Response
+where
+    F: FnOnce(Bytes) -> Fut,
+    Fut: Future<Output = Result<Value, AwsError>>,
+{
     let outcome = apply(&mut sim.lock().faults, operation, random_unit);
     if !outcome.latency.is_zero() {
         tokio::time::sleep(outcome.latency).await;
@@ -113,7 +180,7 @@ async fn run_aws(
             Err(fault)
         }
         (None, Err(rejection)) => Err(AwsError::from_rejection(&rejection)),
-        (None, Ok(body)) => logic(sim, headers, &body),
+        (None, Ok(body)) => logic(body).await,
     };
     let mut response = match result {
         Ok(value) => Json(value).into_response(),

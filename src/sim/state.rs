@@ -4,21 +4,27 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::body::Bytes;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::Digest as _;
 
 use super::faults::Fault;
 use super::identity::SimIdentity;
 use super::sinks::iso_millis;
 use super::stream::{render, spawn_chat_streamer, ChatContext, StreamTx};
-use crate::ports::{ChatStreamSink, InboundSink};
+use crate::adapters::local::LocalMediaDir;
+use crate::ports::{ChatStreamSink, InboundSink, MediaStore};
 
 /// How many call records `GET /sim/calls` keeps (oldest dropped first).
 const MAX_CALLS: usize = 10_000;
 
 /// Connect's default chat duration when StartChatContact names none (25 hours).
 pub(crate) const DEFAULT_CHAT_MINUTES: i64 = 1500;
+
+/// How long GetWhatsAppMessageMedia's PUT to a `destinationS3PresignedUrl` may take.
+const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The fake Amazon Connect + Connect Participant + EUM Social. Share it as `Arc<Simulator>`.
 pub struct Simulator {
@@ -27,23 +33,81 @@ pub struct Simulator {
     pub(crate) stream: Arc<dyn ChatStreamSink>,
     /// Whether a `delivered` status follows each business message, as Meta sends one.
     pub(crate) emit_statuses: bool,
+    /// Where GetWhatsAppMessageMedia writes `destinationS3File` objects (S3 standalone,
+    /// a local directory in local mode); without one that destination is a 500.
+    pub(crate) media: Option<Arc<dyn MediaStore>>,
+    /// The directory `/sim/media/{bucket}/{key}` serves: local mode's "pre-signed" links.
+    pub(crate) media_dir: Option<Arc<LocalMediaDir>>,
+    /// For PUTs to `destinationS3PresignedUrl`.
+    pub(crate) http: reqwest::Client,
     state: Mutex<State>,
 }
 
 impl Simulator {
+    /// A simulator without a media store: everything but GetWhatsAppMessageMedia into
+    /// an S3 file works.
     pub fn new(
         identity: SimIdentity,
         inbound: Arc<dyn InboundSink>,
         stream: Arc<dyn ChatStreamSink>,
         emit_statuses: bool,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new(Self::build(identity, inbound, stream, emit_statuses, None))
+    }
+
+    /// A simulator whose GetWhatsAppMessageMedia writes `destinationS3File` objects into
+    /// `media` (standalone: S3).
+    pub fn with_media(
+        identity: SimIdentity,
+        inbound: Arc<dyn InboundSink>,
+        stream: Arc<dyn ChatStreamSink>,
+        emit_statuses: bool,
+        media: Arc<dyn MediaStore>,
+    ) -> Arc<Self> {
+        Arc::new(Self::build(
             identity,
             inbound,
             stream,
             emit_statuses,
+            Some(media),
+        ))
+    }
+
+    /// Local mode: media objects go to `dir`, and the simulator serves `dir`'s links
+    /// (`/sim/media/{bucket}/{key}`, what [`LocalMediaDir`] presigns).
+    pub fn with_local_media(
+        identity: SimIdentity,
+        inbound: Arc<dyn InboundSink>,
+        stream: Arc<dyn ChatStreamSink>,
+        emit_statuses: bool,
+        dir: Arc<LocalMediaDir>,
+    ) -> Arc<Self> {
+        let mut sim = Self::build(identity, inbound, stream, emit_statuses, Some(dir.clone()));
+        sim.media_dir = Some(dir);
+        Arc::new(sim)
+    }
+
+    fn build(
+        identity: SimIdentity,
+        inbound: Arc<dyn InboundSink>,
+        stream: Arc<dyn ChatStreamSink>,
+        emit_statuses: bool,
+        media: Option<Arc<dyn MediaStore>>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Self {
+            identity,
+            inbound,
+            stream,
+            emit_statuses,
+            media,
+            media_dir: None,
+            http,
             state: Mutex::new(State::default()),
-        })
+        }
     }
 
     pub fn identity(&self) -> &SimIdentity {
@@ -89,9 +153,55 @@ pub(crate) struct State {
     pub inboxes: HashMap<String, Vec<InboxEntry>>,
     /// wamid of a customer message -> the customer, to file mark-as-read bodies.
     pub wamid_owner: HashMap<String, String>,
+    /// Media id -> what a customer sent (GetWhatsAppMessageMedia reads it).
+    pub media: HashMap<String, CustomerMedia>,
+    /// Attachment id -> attachment, customer uploads and agent files alike.
+    pub attachments: HashMap<String, Attachment>,
     pub faults: Vec<Fault>,
     pub next_fault_id: u64,
     pub calls: VecDeque<CallRecord>,
+}
+
+/// A media file a customer sent (the bytes behind a Meta media id).
+#[derive(Debug, Clone)]
+pub(crate) struct CustomerMedia {
+    pub mime_type: String,
+    pub bytes: Bytes,
+}
+
+/// Bytes with their hex SHA-256, computed once, outside the state lock.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredFile {
+    pub bytes: Bytes,
+    pub sha256: String,
+}
+
+impl StoredFile {
+    pub fn new(bytes: Bytes) -> Self {
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        Self { bytes, sha256 }
+    }
+}
+
+/// A chat attachment: started by StartAttachmentUpload (bytes arrive by PUT) or written
+/// by the agent through the control API (complete from the start).
+#[derive(Debug, Clone)]
+pub(crate) struct Attachment {
+    pub id: String,
+    /// Index of the chat it belongs to.
+    pub chat: usize,
+    pub name: String,
+    pub content_type: String,
+    /// AttachmentSizeInBytes as announced; the PUT must match it.
+    pub declared_size: u64,
+    /// The bytes, once uploaded.
+    pub file: Option<StoredFile>,
+    /// `APPROVED`, `IN_PROGRESS` or `REJECTED`, as streamed.
+    pub status: String,
+    /// CompleteAttachmentUpload done (or an agent attachment): downloadable.
+    pub completed: bool,
+    /// The upload URL's expiry (UploadMetadata.UrlExpiry).
+    pub upload_expires_at: DateTime<Utc>,
 }
 
 impl State {
@@ -128,6 +238,22 @@ pub struct Item {
     pub absolute_time: String,
     /// The ContactId at the time the item was recorded (transfers change it).
     pub contact_id: String,
+    /// The file of an `ATTACHMENT` item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<ItemAttachment>,
+}
+
+/// The file an `ATTACHMENT` item carries, as `GET /sim/chats` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemAttachment {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Hex SHA-256 of the bytes, so tests can compare files without downloading them.
+    pub sha256: String,
+    /// `APPROVED`, `IN_PROGRESS` or `REJECTED` (Connect's scan result).
+    pub status: String,
 }
 
 /// What a new item says; the chat fills in ids, time and participant.
@@ -138,6 +264,7 @@ pub(crate) struct NewItem<'a> {
     pub content_type: &'a str,
     pub content: Option<&'a str>,
     pub visibility: &'a str,
+    pub attachment: Option<ItemAttachment>,
 }
 
 /// A StartContactStreaming registration.
@@ -227,6 +354,7 @@ impl Chat {
             visibility: new.visibility.to_string(),
             absolute_time: iso_millis(Utc::now()),
             contact_id: self.contact_id.clone(),
+            attachment: new.attachment,
         };
         let topics: Vec<String> = self.streams.iter().map(|s| s.topic_arn.clone()).collect();
         for topic in &topics {

@@ -40,9 +40,23 @@ struct StreamedItem<'a> {
     contact_id: &'a str,
     #[serde(rename = "Type")]
     kind: &'a str,
-    content_type: &'a str,
+    /// Absent on ATTACHMENT items: the type is the attachment's own `ContentType`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachments: Option<[StreamedAttachment<'a>; 1]>,
+}
+
+/// One entry of an ATTACHMENT item's `Attachments`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamedAttachment<'a> {
+    attachment_id: &'a str,
+    attachment_name: &'a str,
+    content_type: &'a str,
+    status: &'a str,
 }
 
 /// What the chat contributes to every streamed item besides the item itself.
@@ -53,7 +67,17 @@ pub(crate) struct ChatContext<'a> {
 }
 
 /// Renders `item` as Connect would stream it to `topic_arn`: message JSON + attributes.
+/// ATTACHMENT items carry `Attachments` instead of a `ContentType`; their `ContentType`
+/// attribute is the file's type.
 pub(crate) fn render(item: &Item, chat: &ChatContext<'_>, topic_arn: &str) -> Outgoing {
+    let attachments = item.attachment.as_ref().map(|a| {
+        [StreamedAttachment {
+            attachment_id: &a.id,
+            attachment_name: &a.name,
+            content_type: &a.content_type,
+            status: &a.status,
+        }]
+    });
     let message = StreamedItem {
         absolute_time: &item.absolute_time,
         id: &item.id,
@@ -63,8 +87,9 @@ pub(crate) fn render(item: &Item, chat: &ChatContext<'_>, topic_arn: &str) -> Ou
         initial_contact_id: chat.initial_contact_id,
         contact_id: &item.contact_id,
         kind: item.kind,
-        content_type: &item.content_type,
+        content_type: attachments.is_none().then_some(item.content_type.as_str()),
         content: item.content.as_deref(),
+        attachments,
     };
     let attributes = [
         ("InitialContactId", chat.initial_contact_id),

@@ -9,8 +9,12 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::state::Simulator;
+use super::state::StoredFile;
 use super::wire::AwsError;
-use super::{connect, participant, whatsapp, MemoryChatStreamSink, MemoryInboundSink, SimIdentity};
+use super::{
+    attachments, connect, participant, whatsapp, MemoryChatStreamSink, MemoryInboundSink,
+    SimIdentity,
+};
 use crate::adapters::local::MemoryQueue;
 use crate::ports::Queue;
 
@@ -51,6 +55,7 @@ fn call(
     body: Value,
 ) -> Result<Value, AwsError> {
     let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("sim.test:4566"));
     if let Some(token) = bearer {
         headers.insert("x-amz-bearer", HeaderValue::from_str(token).unwrap());
     }
@@ -391,6 +396,191 @@ fn whatsapp_statuses_can_be_turned_off() {
     let text = json!({"to": "1", "type": "text", "text": {"body": "x"}});
     whatsapp_send(&sim, &sim.identity().phone_number_id(), text).unwrap();
     assert_eq!(inbound.depth(), (0, 0));
+}
+
+fn start_upload(
+    sim: &Simulator,
+    token: &str,
+    name: &str,
+    size: u64,
+    client_token: &str,
+) -> Result<Value, AwsError> {
+    call(
+        attachments::start_attachment_upload,
+        sim,
+        Some(token),
+        json!({"ContentType": "application/pdf", "AttachmentSizeInBytes": size,
+               "AttachmentName": name, "ClientToken": client_token}),
+    )
+}
+
+fn complete_upload(
+    sim: &Simulator,
+    token: &str,
+    id: &str,
+    client_token: &str,
+) -> Result<Value, AwsError> {
+    call(
+        attachments::complete_attachment_upload,
+        sim,
+        Some(token),
+        json!({"AttachmentIds": [id], "ClientToken": client_token}),
+    )
+}
+
+/// What the upload URL's PUT does, without HTTP.
+fn put_bytes(sim: &Simulator, id: &str, bytes: &[u8]) {
+    let file = StoredFile::new(axum::body::Bytes::copy_from_slice(bytes));
+    sim.lock().attachments.get_mut(id).unwrap().file = Some(file);
+}
+
+#[tokio::test]
+async fn attachment_upload_is_idempotent_checked_and_streamed() {
+    let f = fixture();
+    let (contact_id, token) = connected_chat(&f.sim);
+    call(
+        connect::start_contact_streaming,
+        &f.sim,
+        None,
+        json!({"InstanceId": "i-1", "ContactId": contact_id,
+               "ChatStreamingConfiguration": {"StreamingEndpointArn": TOPIC}}),
+    )
+    .unwrap();
+    drain(&f.streamed, 1).await;
+
+    let first = start_upload(&f.sim, &token, "factura.pdf", 4, "up-1").unwrap();
+    assert_eq!(
+        first,
+        start_upload(&f.sim, &token, "factura.pdf", 4, "up-1").unwrap()
+    );
+    let id = first["AttachmentId"].as_str().unwrap().to_string();
+    let metadata = &first["UploadMetadata"];
+    assert_eq!(
+        metadata["Url"],
+        format!("http://sim.test:4566/sim/upload/{id}")
+    );
+    assert_eq!(
+        metadata["HeadersToInclude"]["Content-Type"],
+        "application/pdf"
+    );
+    assert_eq!(metadata["HeadersToInclude"]["x-amz-meta-sim"], "1");
+
+    for (name, size) in [
+        ("voz.ogg", 4),
+        ("factura.pdf", 0),
+        ("factura.pdf", 20 * 1024 * 1024 + 1),
+    ] {
+        let err =
+            start_upload(&f.sim, &token, name, size, &format!("bad-{name}-{size}")).unwrap_err();
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (400, "ValidationException"),
+            "{name} {size}"
+        );
+    }
+
+    let not_uploaded = complete_upload(&f.sim, &token, &id, "c-0").unwrap_err();
+    assert_eq!(
+        (not_uploaded.status, not_uploaded.code.as_str()),
+        (400, "ValidationException")
+    );
+    let unknown = complete_upload(&f.sim, &token, "nope", "c-x").unwrap_err();
+    assert_eq!(unknown.status, 400);
+    put_bytes(&f.sim, &id, b"%PDF");
+    complete_upload(&f.sim, &token, &id, "c-1").unwrap();
+    complete_upload(&f.sim, &token, &id, "c-1").unwrap();
+    let conflict = complete_upload(&f.sim, &token, &id, "c-2").unwrap_err();
+    assert_eq!(conflict.code, "ConflictException");
+    assert_eq!(
+        f.sim.lock().chats[0].items.len(),
+        2,
+        "one ATTACHMENT item after the initial message"
+    );
+
+    let streamed = drain(&f.streamed, 1).await;
+    assert_eq!(streamed.len(), 1);
+    let attrs = &streamed[0]["MessageAttributes"];
+    assert_eq!(attrs["Type"]["Value"], "ATTACHMENT");
+    assert_eq!(attrs["ContentType"]["Value"], "application/pdf");
+    assert_eq!(attrs["ParticipantRole"]["Value"], "CUSTOMER");
+    let item = message_of(&streamed[0]);
+    assert_eq!(item["Type"], "ATTACHMENT");
+    assert!(item.get("ContentType").is_none());
+    assert_eq!(
+        item["Attachments"],
+        json!([{"AttachmentId": id, "AttachmentName": "factura.pdf",
+                "ContentType": "application/pdf", "Status": "APPROVED"}])
+    );
+
+    let got = call(
+        attachments::get_attachment,
+        &f.sim,
+        Some(&token),
+        json!({"AttachmentId": id}),
+    )
+    .unwrap();
+    assert_eq!(
+        got["Url"],
+        format!("http://sim.test:4566/sim/download/{id}")
+    );
+    assert_eq!(got["AttachmentSizeInBytes"], 4);
+    let missing = call(
+        attachments::get_attachment,
+        &f.sim,
+        Some(&token),
+        json!({"AttachmentId": "nope"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (missing.status, missing.code.as_str()),
+        (404, "ResourceNotFoundException")
+    );
+
+    // Another chat's connection cannot see this attachment.
+    let other = start_chat(&f.sim, "start-2");
+    let other_token = call(
+        participant::create_participant_connection,
+        &f.sim,
+        other["ParticipantToken"].as_str(),
+        json!({"Type": ["CONNECTION_CREDENTIALS"]}),
+    )
+    .unwrap()["ConnectionCredentials"]["ConnectionToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let foreign = call(
+        attachments::get_attachment,
+        &f.sim,
+        Some(&other_token),
+        json!({"AttachmentId": id}),
+    )
+    .unwrap_err();
+    assert_eq!(foreign.status, 404);
+
+    // Ended chats refuse every participant call.
+    call(
+        participant::disconnect_participant,
+        &f.sim,
+        Some(&token),
+        json!({}),
+    )
+    .unwrap();
+    for err in [
+        call(
+            attachments::get_attachment,
+            &f.sim,
+            Some(&token),
+            json!({"AttachmentId": id}),
+        )
+        .unwrap_err(),
+        start_upload(&f.sim, &token, "b.pdf", 1, "up-2").unwrap_err(),
+        complete_upload(&f.sim, &token, &id, "c-3").unwrap_err(),
+    ] {
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (403, "AccessDeniedException")
+        );
+    }
 }
 
 #[test]

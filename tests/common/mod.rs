@@ -138,6 +138,10 @@ pub struct Resources {
     pub connect_subscription_arn: String,
     pub sessions_table: String,
     pub dedupe_table: String,
+    /// S3 bucket EUM writes customer media to (GetWhatsAppMessageMedia) and the router
+    /// stores converted agent audio in.
+    pub media_bucket: String,
+    pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub ddb: aws_sdk_dynamodb::Client,
@@ -208,6 +212,22 @@ impl Resources {
         create_sessions_table(&ddb, &sessions_table).await;
         create_dedupe_table(&ddb, &dedupe_table).await;
 
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        // Bucket names are short and lowercase: not derived from the (long) test name.
+        let media_bucket = format!(
+            "wc-media-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        s3.create_bucket()
+            .bucket(&media_bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateBucket({media_bucket}) failed: {e:?}"));
+
         let res = Resources {
             name: prefix.to_string(),
             endpoint,
@@ -226,6 +246,8 @@ impl Resources {
             connect_subscription_arn,
             sessions_table,
             dedupe_table,
+            media_bucket,
+            s3,
             sqs,
             sns,
             ddb,
@@ -1044,6 +1066,9 @@ impl Router {
             ("AWS_ENDPOINT_URL_CONNECT", sim_url),
             ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", sim_url),
             ("AWS_ENDPOINT_URL_SOCIALMESSAGING", sim_url),
+            ("WACONNECT_MEDIA_BUCKET", res.media_bucket.as_str()),
+            // The simulator serves attachment URLs on loopback http.
+            ("WACONNECT_URL_ALLOWLIST", "http://127.0.0.1:*"),
             ("RUST_LOG", "info,waconnect=debug"),
         ] {
             env.push((k.to_string(), v.to_string()));
@@ -1090,6 +1115,43 @@ impl Router {
             let _ = writeln!(f, "=== harness: SIGKILL ===");
         }
         kill_child(&mut self.child);
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod: returns the process once the signal is sent, so
+    /// the caller can watch the drain; see [`Router::wait_exit`].
+    pub fn terminate(&mut self) {
+        if let Some(child) = self.child.as_ref() {
+            let mut f = open_log(&self.log_path);
+            let _ = writeln!(f, "=== harness: SIGTERM ===");
+            let pid = child.id().to_string();
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -TERM {pid}");
+        }
+    }
+
+    /// Waits for the process to exit; its exit status.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("router was started");
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "router did not exit within {deadline:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts the router again (after an exit) with the same environment.
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
     }
 
     /// Kills the router if it runs, then starts it again with the same environment

@@ -7,7 +7,8 @@ use aws_sdk_connectparticipant::types::ConnectionType;
 use super::call::{malformed, observe};
 use crate::config::{Behaviour, ConnectTarget};
 use crate::ports::{
-    ConnectChat, ErrorKind, NewChatRequest, PortError, PortResult, StartedChat, CHANNEL_WHATSAPP,
+    AttachmentUpload, ConnectChat, ErrorKind, NewChatRequest, PortError, PortResult, StartedChat,
+    CHANNEL_WHATSAPP,
 };
 
 const CONNECT: &str = "connect";
@@ -198,5 +199,86 @@ impl ConnectChat for AwsConnect {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn start_attachment_upload(
+        &self,
+        connection_token: &str,
+        content_type: &str,
+        size: u64,
+        name: &str,
+        client_token: &str,
+    ) -> PortResult<AttachmentUpload> {
+        const OP: &str = "StartAttachmentUpload";
+        let out = observe(
+            PARTICIPANT,
+            OP,
+            self.participant
+                .start_attachment_upload()
+                .connection_token(connection_token)
+                .content_type(content_type)
+                .attachment_size_in_bytes(size as i64)
+                .attachment_name(name)
+                .client_token(client_token)
+                .send(),
+        )
+        .await?;
+        let (Some(id), Some(meta)) = (out.attachment_id(), out.upload_metadata()) else {
+            return Err(malformed(PARTICIPANT, OP, "AttachmentId/UploadMetadata"));
+        };
+        let Some(url) = meta.url() else {
+            return Err(malformed(PARTICIPANT, OP, "UploadMetadata.Url"));
+        };
+        let mut headers: Vec<(String, String)> = meta
+            .headers_to_include()
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        headers.sort();
+        Ok(AttachmentUpload {
+            attachment_id: id.to_string(),
+            url: url.to_string(),
+            headers,
+        })
+    }
+
+    async fn complete_attachment_upload(
+        &self,
+        connection_token: &str,
+        attachment_id: &str,
+        client_token: &str,
+    ) -> PortResult<()> {
+        observe(
+            PARTICIPANT,
+            "CompleteAttachmentUpload",
+            self.participant
+                .complete_attachment_upload()
+                .connection_token(connection_token)
+                .attachment_ids(attachment_id)
+                .client_token(client_token)
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_attachment(
+        &self,
+        connection_token: &str,
+        attachment_id: &str,
+    ) -> PortResult<String> {
+        const OP: &str = "GetAttachment";
+        let out = observe(
+            PARTICIPANT,
+            OP,
+            self.participant
+                .get_attachment()
+                .connection_token(connection_token)
+                .attachment_id(attachment_id)
+                .send(),
+        )
+        .await?;
+        out.url()
+            .map(str::to_string)
+            .ok_or_else(|| malformed(PARTICIPANT, OP, "Url"))
     }
 }

@@ -3,10 +3,12 @@
 pub mod call;
 mod connect;
 mod dynamodb;
+mod s3;
 mod sqs;
 mod whatsapp;
 
 pub use connect::AwsConnect;
 pub use dynamodb::{DynamoDedupeStore, DynamoSessionStore, CUSTOMER_INDEX};
+pub use s3::S3MediaStore;
 pub use sqs::SqsQueue;
 pub use whatsapp::EumWhatsApp;

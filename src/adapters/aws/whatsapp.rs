@@ -1,10 +1,11 @@
 //! [`WhatsApp`] on AWS End User Messaging Social (SendWhatsAppMessage).
 
 use async_trait::async_trait;
+use aws_sdk_socialmessaging::types::S3File;
 use aws_smithy_types::Blob;
 
 use super::call::{malformed, observe};
-use crate::ports::{ErrorKind, PortError, PortResult, WhatsApp};
+use crate::ports::{ErrorKind, MediaInfo, PortError, PortResult, WhatsApp};
 
 const SERVICE: &str = "socialmessaging";
 
@@ -46,5 +47,35 @@ impl WhatsApp for EumWhatsApp {
         out.message_id()
             .map(str::to_string)
             .ok_or_else(|| malformed(SERVICE, OP, "messageId"))
+    }
+
+    async fn get_media(
+        &self,
+        origination_phone_number_id: &str,
+        media_id: &str,
+        bucket: &str,
+        key_prefix: &str,
+    ) -> PortResult<MediaInfo> {
+        const OP: &str = "GetWhatsAppMessageMedia";
+        let destination = S3File::builder()
+            .bucket_name(bucket)
+            .key(key_prefix)
+            .build()
+            .map_err(|e| PortError::new(ErrorKind::Invalid, SERVICE, OP, e.to_string()))?;
+        let out = observe(
+            SERVICE,
+            OP,
+            self.client
+                .get_whats_app_message_media()
+                .media_id(media_id)
+                .origination_phone_number_id(origination_phone_number_id)
+                .destination_s3_file(destination)
+                .send(),
+        )
+        .await?;
+        Ok(MediaInfo {
+            mime_type: out.mime_type().unwrap_or_default().to_string(),
+            size: out.file_size().unwrap_or(0).max(0) as u64,
+        })
     }
 }
