@@ -415,8 +415,15 @@ async fn unsupported_type_and_oversize_files_get_the_two_notices() {
     wait_for_reaction(&w, ANA, &zip, "❌").await;
     let large = customer_sends_file(&w, "image", json!({}), &big, "image/png", None).await;
     wait_for_reaction(&w, ANA, &large, "❌").await;
-    let inbox = w.wait_for_inbox_text(ANA, "too large").await;
-    let texts = inbox_texts(&inbox).join("\n");
+    let sim = &w.sim;
+    let texts = wait_for("the size notice in the inbox", FLOW, async || {
+        let texts = inbox_texts(&sim.inbox(ANA).await).join("\n");
+        texts
+            .contains("too large")
+            .then(|| texts.clone())
+            .ok_or(texts)
+    })
+    .await;
     assert!(
         texts.contains(".zip"),
         "the customer hears the type is refused: {texts}"
