@@ -21,7 +21,9 @@ async fn first_message_starts_a_chat_with_it_as_the_initial_message() {
     assert_eq!(chat["state"], "active");
     assert_eq!(chat["attributes"]["customerId"], ANA);
 
-    // StartChatContact, then StartContactStreaming, once each.
+    // StartChatContact, then StartContactStreaming, once each (read once the message is
+    // settled: the chat shows up as soon as StartChatContact returns).
+    w.expect_inbound_settled().await;
     let calls = w.sim.calls().await;
     let ops: Vec<&str> = calls
         .iter()

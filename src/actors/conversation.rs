@@ -214,6 +214,20 @@ async fn deliver_inbound(
                 deps.whatsapp.do_send(ack(Some(emoji), false));
             }
         }
+        let contact = result
+            .session
+            .as_ref()
+            .map(|s| s.contact_id.clone())
+            .unwrap_or_default();
+        match result.delivered {
+            Some(true) => {
+                tracing::info!(wamid = %msg.wamid, contact_id = %contact, kind = %media.kind, "file delivered to agent")
+            }
+            Some(false) => {
+                tracing::warn!(wamid = %msg.wamid, contact_id = %contact, kind = %media.kind, "file not delivered; customer and agent told")
+            }
+            None => {}
+        }
         let session = result.session.or(session);
         return (result.outcome, session);
     }
