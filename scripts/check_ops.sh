@@ -210,7 +210,7 @@ if len(failures) == before:
 # --- metric names used vs. defined in src/metrics.rs -----------------------------------
 src = open("src/metrics.rs", encoding="utf-8").read()
 consts = dict(re.findall(r'pub const (\w+): &str = "(waconnect_\w+)";', src))
-histograms = {consts[c] for c in re.findall(r"describe_histogram!\((\w+)", src) if c in consts}
+histograms = {consts[c] for c in re.findall(r"describe_histogram!\(\s*(\w+)", src) if c in consts}
 defined = set()
 for name in consts.values():
     if name in histograms:
@@ -499,7 +499,7 @@ scraped = set(json.load(open(sys.argv[1]))["data"])
 used = [l.strip() for l in open(sys.argv[2]) if l.strip()]
 src = open("src/metrics.rs", encoding="utf-8").read()
 consts = dict(re.findall(r'pub const (\w+): &str = "(waconnect_\w+)";', src))
-histograms = {consts[c] for c in re.findall(r"describe_histogram!\((\w+)", src) if c in consts}
+histograms = {consts[c] for c in re.findall(r"describe_histogram!\(\s*(\w+)", src) if c in consts}
 
 ours = sorted(n for n in scraped if n.startswith("waconnect_"))
 print(f"prometheus stored {len(ours)} waconnect_* series names")
