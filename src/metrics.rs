@@ -212,6 +212,20 @@ impl ActorMetrics {
         histogram!(ACTOR_HANDLE_DURATION, "actor" => self.actor).record(took.as_secs_f64());
         self.heartbeat();
     }
+    /// Records one finished call: `ok`, or `error` with the error's kind.
+    pub fn finished<T>(
+        &self,
+        result: &Result<T, crate::ports::PortError>,
+        started: std::time::Instant,
+    ) {
+        match result {
+            Ok(_) => self.handled("ok", started.elapsed()),
+            Err(e) => {
+                self.error(e.kind.as_str());
+                self.handled("error", started.elapsed());
+            }
+        }
+    }
     pub fn error(&self, kind: &'static str) {
         counter!(ACTOR_ERRORS, "actor" => self.actor, "kind" => kind).increment(1);
     }

@@ -307,13 +307,7 @@ impl Handler<Deliver> for ConnectUpload {
         Box::pin(async move {
             let started = Instant::now();
             let result = chats.deliver(msg).await;
-            match &result {
-                Ok(_) => METRICS.handled("ok", started.elapsed()),
-                Err(e) => {
-                    METRICS.error(e.kind.as_str());
-                    METRICS.handled("error", started.elapsed());
-                }
-            }
+            METRICS.finished(&result, started);
             result
         })
     }

@@ -74,13 +74,7 @@ impl WhatsAppSend {
             tokio::time::sleep_until(at.into()).await;
             let started = Instant::now();
             let result = whatsapp.send(&system_number, &body).await;
-            match &result {
-                Ok(_) => METRICS.handled("ok", started.elapsed()),
-                Err(e) => {
-                    METRICS.error(e.kind.as_str());
-                    METRICS.handled("error", started.elapsed());
-                }
-            }
+            METRICS.finished(&result, started);
             result
         }
     }
