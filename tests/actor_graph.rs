@@ -30,6 +30,7 @@ struct FakeConnect {
     tokens: Mutex<HashMap<String, usize>>,
     seen_client_tokens: Mutex<HashMap<String, String>>,
     deny_next_send: AtomicBool,
+    deny_next_join: AtomicBool,
     delay_ms: AtomicUsize,
 }
 
@@ -71,6 +72,14 @@ impl ConnectChat for FakeConnect {
         Ok(())
     }
     async fn create_participant_connection(&self, participant_token: &str) -> PortResult<String> {
+        if self.deny_next_join.swap(false, Ordering::SeqCst) {
+            return Err(PortError::new(
+                ErrorKind::AccessDenied,
+                "connectparticipant",
+                "CreateParticipantConnection",
+                "ended",
+            ));
+        }
         let index = self.chats.lock().unwrap().len() - 1;
         self.tokens
             .lock()
@@ -372,4 +381,25 @@ async fn supervisor_restarts_a_crashed_intake() {
         g.whatsapp.sent.lock().unwrap().len() >= 2
     })
     .await;
+}
+
+#[actix_rt::test]
+async fn a_chat_that_ends_before_it_is_joined_is_replaced_not_retried_forever() {
+    let g = start(None, None);
+    g.connect.deny_next_join.store(true, Ordering::SeqCst);
+    g.inbound
+        .push(eum_event("549", vec![text("549", "a", 1, "hello")]));
+    wait_until("a second, live chat", || g.connect.texts().len() == 2).await;
+    wait_until("queue drained", || g.inbound.depth() == (0, 0)).await;
+    g.inbound
+        .push(eum_event("549", vec![text("549", "b", 2, "again")]));
+    wait_until("next message in the live chat", || {
+        g.connect.texts()[1].len() == 2
+    })
+    .await;
+    assert_eq!(
+        g.connect.texts()[1],
+        vec!["hello".to_string(), "again".to_string()]
+    );
+    assert!(g.inbound.dead_letters().is_empty());
 }

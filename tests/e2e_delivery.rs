@@ -26,6 +26,8 @@ async fn occurrences(w: &World, wa_id: &str, line: &str) -> usize {
 async fn renewal_scenario(w: &World, break_session: impl AsyncFnOnce(&str)) {
     w.customer_says(ANA, "hola").await;
     let first = contact_id(&w.expect_single_chat_with(ANA, &["hola"]).await);
+    // The router holds the chat only once the first message is settled.
+    w.expect_inbound_settled().await;
 
     break_session(&first).await;
     w.customer_says(ANA, "segundo").await;

@@ -18,7 +18,8 @@ use crate::adapters::http::HttpTransfer;
 use crate::domain::client_token;
 use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{
-    ConnectChat, ErrorKind, NewChatRequest, PortError, Session, SessionStore, CHANNEL_WHATSAPP,
+    ConnectChat, ErrorKind, NewChatRequest, PortError, Session, SessionStore, StartedChat,
+    CHANNEL_WHATSAPP,
 };
 
 const METRICS: ActorMetrics = ActorMetrics::new("connect_upload");
@@ -122,6 +123,20 @@ struct Chats {
 }
 
 impl Chats {
+    /// Streams a started chat to our topic and joins it; answers the ConnectionToken.
+    async fn connect_to(&self, started: &StartedChat) -> Result<String, PortError> {
+        self.connect
+            .start_contact_streaming(
+                &started.contact_id,
+                &self.streaming_topic_arn,
+                &client_token(&["stream", &started.contact_id]),
+            )
+            .await?;
+        self.connect
+            .create_participant_connection(&started.participant_token)
+            .await
+    }
+
     /// Opens a chat whose first message is `initial_text`, and stores it.
     async fn start(
         &self,
@@ -130,27 +145,33 @@ impl Chats {
         token_parts: &[&str],
         reason: &'static str,
     ) -> Result<Session, PortError> {
-        let started = self
+        let request = |client_token: String| NewChatRequest {
+            customer_id: customer.customer_id.clone(),
+            display_name: customer.name.clone(),
+            system_number: customer.system_number.clone(),
+            initial_text: initial_text.to_string(),
+            client_token,
+        };
+        let mut started = self
             .connect
-            .start_chat_contact(&NewChatRequest {
-                customer_id: customer.customer_id.clone(),
-                display_name: customer.name.clone(),
-                system_number: customer.system_number.clone(),
-                initial_text: initial_text.to_string(),
-                client_token: client_token(token_parts),
-            })
+            .start_chat_contact(&request(client_token(token_parts)))
             .await?;
-        self.connect
-            .start_contact_streaming(
-                &started.contact_id,
-                &self.streaming_topic_arn,
-                &client_token(&["stream", &started.contact_id]),
-            )
-            .await?;
-        let connection_token = self
-            .connect
-            .create_participant_connection(&started.participant_token)
-            .await?;
+        let connection_token = match self.connect_to(&started).await {
+            Err(e) if e.kind == ErrorKind::AccessDenied => {
+                // The chat this ClientToken names ended before we joined it (or, on a
+                // retry, ended since): the same token would keep returning that dead chat,
+                // so this one attempt gets a fresh token and a new chat.
+                tracing::info!(contact_id = %started.contact_id,
+                    "new chat ended before it was joined; starting another");
+                let fresh = uuid::Uuid::new_v4().to_string();
+                started = self
+                    .connect
+                    .start_chat_contact(&request(client_token(&[&fresh])))
+                    .await?;
+                self.connect_to(&started).await?
+            }
+            other => other?,
+        };
         let session = Session {
             contact_id: started.contact_id,
             customer_id: customer.customer_id.clone(),
