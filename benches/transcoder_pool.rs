@@ -14,8 +14,11 @@
 //!   (the pool's own queue does the waiting).
 //!
 //! Latency is per file, from submitting it to having the checked output; with all 100
-//! submitted at once it includes queueing. Needs `ffmpeg`, `ffprobe`, `espeak-ng`.
-//! `TRANSCODER_BENCH_NOTES` changes the number of notes.
+//! submitted at once it includes queueing. The modes run in turn, in several rounds
+//! (`TRANSCODER_BENCH_ROUNDS`, default 3), and the figures pool all rounds, so load from
+//! elsewhere on a shared machine falls on cold and pool alike; the load average is
+//! printed. `TRANSCODER_BENCH_NOTES` changes the number of notes (default 100). Needs
+//! `ffmpeg` and `espeak-ng`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -71,11 +74,58 @@ struct Note {
     secs: f64,
 }
 
+/// The ways of converting the notes, measured in this order in every round.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    ColdSequential,
+    ColdConcurrent,
+    PoolSequential,
+    PoolSpaced,
+    PoolConcurrent,
+    PoolAllAtOnce,
+}
+
+impl Mode {
+    const ALL: [Mode; 6] = [
+        Mode::ColdSequential,
+        Mode::ColdConcurrent,
+        Mode::PoolSequential,
+        Mode::PoolSpaced,
+        Mode::PoolConcurrent,
+        Mode::PoolAllAtOnce,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::ColdSequential => "cold, one at a time",
+            Mode::ColdConcurrent => "cold, concurrent",
+            Mode::PoolSequential => "pool, one at a time",
+            Mode::PoolSpaced => "pool, one at a time, 500 ms apart",
+            Mode::PoolConcurrent => "pool, concurrent",
+            Mode::PoolAllAtOnce => "pool, all at once",
+        }
+    }
+
+    fn concurrency(self, cpus: usize, count: usize) -> usize {
+        match self {
+            Mode::ColdSequential | Mode::PoolSequential | Mode::PoolSpaced => 1,
+            Mode::ColdConcurrent | Mode::PoolConcurrent => cpus,
+            Mode::PoolAllAtOnce => count,
+        }
+    }
+}
+
+/// One mode's measurements over all rounds.
+struct Samples {
+    mode: Mode,
+    latencies: Vec<Duration>,
+    /// Wall time of each round; empty when pauses between files make it meaningless.
+    walls: Vec<Duration>,
+}
+
 fn main() {
-    let count: usize = std::env::var("TRANSCODER_BENCH_NOTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let count: usize = env_or("TRANSCODER_BENCH_NOTES", 100);
+    let rounds: usize = env_or("TRANSCODER_BENCH_ROUNDS", 3);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = tempfile::TempDir::new().expect("temp dir");
     let started = Instant::now();
@@ -85,81 +135,92 @@ fn main() {
         (lo.min(n.secs), hi.max(n.secs))
     });
     println!(
-        "{count} voice notes, {shortest:.1}-{longest:.1} s (mean {:.1} s), made in {:.1} s; {cpus} CPUs",
+        "{count} voice notes, {shortest:.1}-{longest:.1} s (mean {:.1} s), made in {:.1} s; \
+         {cpus} CPUs; {rounds} rounds",
         total_audio / count as f64,
         started.elapsed().as_secs_f64()
     );
     println!("{}", first_line(&run_out("ffmpeg", &["-version"])));
+    println!("load average before: {}", load_average());
 
     let system = actix::System::new();
-    let rows = system.block_on(async {
-        let mut rows = Vec::new();
-        // One throwaway cold run so the first measured file does not pay for page-cache
-        // misses on ffmpeg's libraries.
-        cold(&notes[0].ogg).await;
-        rows.push(measure("cold, one at a time", &notes, 1, |n| cold(&n.ogg)).await);
-        rows.push(measure("cold, concurrent", &notes, cpus, |n| cold(&n.ogg)).await);
-
+    let samples = system.block_on(async {
         let pool = TranscoderPool::new(TranscoderConfig {
             workers: cpus,
             queue_capacity: count,
             ..TranscoderConfig::default()
         })
         .start();
-        // Let the pool's first children finish starting, as they would in service.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rows.push(measure("pool, one at a time", &notes, 1, |n| pooled(&pool, &n.ogg)).await);
-        rows.push(spaced("pool, one at a time, 500 ms apart", &notes, &pool).await);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rows.push(measure("pool, concurrent", &notes, cpus, |n| pooled(&pool, &n.ogg)).await);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rows.push(
-            measure("pool, all at once", &notes, count, |n| {
-                pooled(&pool, &n.ogg)
+        // One throwaway cold run so the first measured file does not pay for page-cache
+        // misses on ffmpeg's libraries.
+        cold(&notes[0].ogg).await;
+        let mut samples: Vec<Samples> = Mode::ALL
+            .iter()
+            .map(|&mode| Samples {
+                mode,
+                latencies: Vec::new(),
+                walls: Vec::new(),
             })
-            .await,
-        );
-        rows
+            .collect();
+        // Rounds interleave the modes, so a burst of load from elsewhere on the machine
+        // hits cold and pool alike instead of one mode's whole run.
+        for round in 1..=rounds {
+            for s in samples.iter_mut() {
+                // Lets the pool's replacement children finish starting, as they would
+                // between bursts in service.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let concurrency = s.mode.concurrency(cpus, count);
+                let (latencies, wall) = match s.mode {
+                    Mode::ColdSequential | Mode::ColdConcurrent => {
+                        measure(&notes, concurrency, |n| cold(&n.ogg)).await
+                    }
+                    Mode::PoolSpaced => (spaced(&notes, &pool).await, None),
+                    Mode::PoolSequential | Mode::PoolConcurrent | Mode::PoolAllAtOnce => {
+                        measure(&notes, concurrency, |n| pooled(&pool, &n.ogg)).await
+                    }
+                };
+                s.latencies.extend(latencies);
+                s.walls.extend(wall);
+            }
+            println!("round {round} done; load average: {}", load_average());
+        }
+        samples
     });
 
     println!();
     println!(
-        "{:<36} {:>5} {:>9} {:>9} {:>9} {:>9} {:>10}",
-        "mode", "conc", "p50 ms", "p95 ms", "max ms", "total s", "files/s"
+        "{:<36} {:>5} {:>9} {:>9} {:>9} {:>8} {:>20}",
+        "mode", "conc", "p50 ms", "p95 ms", "max ms", "files/s", "files/s per round"
     );
+    let rows: Vec<Row> = samples.iter().map(|s| Row::new(s, cpus, count)).collect();
     for r in &rows {
-        let (total, rate) = match (r.total, r.throughput()) {
-            (Some(total), Some(rate)) => {
-                (format!("{:.2}", total.as_secs_f64()), format!("{rate:.1}"))
-            }
-            _ => ("-".into(), "-".into()),
-        };
         println!(
-            "{:<36} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>10}",
+            "{:<36} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>20}",
             r.name,
             r.concurrency,
             ms(r.p50),
             ms(r.p95),
             ms(r.max),
-            total,
-            rate
+            r.throughput.map_or("-".into(), |t| format!("{t:.1}")),
+            r.per_round
         );
     }
     let [cold_seq, cold_conc, pool_seq, pool_spaced, pool_conc, pool_all] = &rows[..] else {
-        unreachable!("six rows")
+        unreachable!("six modes")
     };
     println!();
     println!("ratios (pool / cold):");
     for (what, pool, cold) in [
-        ("p50 latency, one at a time", pool_seq, cold_seq),
+        ("latency, one at a time", pool_seq, cold_seq),
         (
-            "p50 latency, one at a time, 500 ms apart",
+            "latency, one at a time, 500 ms apart",
             pool_spaced,
             cold_seq,
         ),
+        ("latency, concurrent", pool_conc, cold_conc),
     ] {
         println!(
-            "  {what:<44} {:.2} (p95 {:.2})",
+            "  {what:<44} p50 {:.2}  p95 {:.2}",
             pool.p50.as_secs_f64() / cold.p50.as_secs_f64(),
             pool.p95.as_secs_f64() / cold.p95.as_secs_f64()
         );
@@ -173,10 +234,24 @@ fn main() {
             cold_conc,
         ),
     ] {
-        if let (Some(pool), Some(cold)) = (pool.throughput(), cold.throughput()) {
+        if let (Some(pool), Some(cold)) = (pool.throughput, cold.throughput) {
             println!("  {what:<44} {:.2}", pool / cold);
         }
     }
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The 1, 5 and 15 minute load averages: the machine may be shared.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 struct Row {
@@ -185,44 +260,48 @@ struct Row {
     p50: Duration,
     p95: Duration,
     max: Duration,
-    /// Wall time for all files; none when pauses between files make it meaningless.
-    total: Option<Duration>,
-    files: usize,
+    /// Files per second over all rounds; none for the spaced mode (it would measure the
+    /// pauses).
+    throughput: Option<f64>,
+    per_round: String,
 }
 
 impl Row {
-    fn throughput(&self) -> Option<f64> {
-        Some(self.files as f64 / self.total?.as_secs_f64())
-    }
-
-    fn new(
-        name: &'static str,
-        concurrency: usize,
-        mut latencies: Vec<Duration>,
-        total: Option<Duration>,
-    ) -> Self {
+    fn new(s: &Samples, cpus: usize, count: usize) -> Self {
+        let mut latencies = s.latencies.clone();
         latencies.sort();
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        let wall: Duration = s.walls.iter().sum();
+        let throughput = (!s.walls.is_empty()).then(|| latencies.len() as f64 / wall.as_secs_f64());
+        let per_round = if s.walls.is_empty() {
+            "-".to_string()
+        } else {
+            s.walls
+                .iter()
+                .map(|w| format!("{:.1}", count as f64 / w.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
         Row {
-            name,
-            concurrency,
+            name: s.mode.name(),
+            concurrency: s.mode.concurrency(cpus, count),
             p50: at(0.5),
             p95: at(0.95),
             max: at(1.0),
-            total,
-            files: latencies.len(),
+            throughput,
+            per_round,
         }
     }
 }
 
 /// Runs `convert` over every note with at most `concurrency` in flight; every output must
-/// be a 16 kHz WAV as long as its note.
+/// be a 16 kHz WAV as long as its note. Answers each file's latency (from its submission)
+/// and the wall time for all.
 async fn measure<'a, F, Fut>(
-    name: &'static str,
     notes: &'a [Note],
     concurrency: usize,
     convert: F,
-) -> Row
+) -> (Vec<Duration>, Option<Duration>)
 where
     F: Fn(&'a Note) -> Fut,
     Fut: std::future::Future<Output = Vec<u8>> + 'a,
@@ -242,12 +321,11 @@ where
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    Row::new(name, concurrency, latencies, Some(started.elapsed()))
+    (latencies, Some(started.elapsed()))
 }
 
-/// One at a time through the pool with a pause between notes (no throughput: it would
-/// measure the pauses).
-async fn spaced(name: &'static str, notes: &[Note], pool: &Addr<TranscoderPool>) -> Row {
+/// One at a time through the pool with a pause between notes.
+async fn spaced(notes: &[Note], pool: &Addr<TranscoderPool>) -> Vec<Duration> {
     let mut latencies = Vec::with_capacity(notes.len());
     for note in notes {
         tokio::time::sleep(GAP).await;
@@ -256,7 +334,7 @@ async fn spaced(name: &'static str, notes: &[Note], pool: &Addr<TranscoderPool>)
         latencies.push(submitted.elapsed());
         verify(&wav, note);
     }
-    Row::new(name, 1, latencies, None)
+    latencies
 }
 
 fn verify(wav: &[u8], note: &Note) {

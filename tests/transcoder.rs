@@ -269,6 +269,29 @@ async fn aac_and_mp4_audio_become_wav() {
 }
 
 #[actix_rt::test]
+async fn mp4_with_its_index_at_the_end_fails_as_a_job() {
+    // Without faststart the `moov` index follows the audio; ffmpeg cannot seek back on a
+    // pipe (5.1 writes a WAV header without audio and exits 0). Either way it must come
+    // back as a failed job, not as an empty voice note, and the pool must serve on.
+    let dir = TempDir::new().unwrap();
+    let m4a = ffmpeg_make(
+        dir.path(),
+        "late-index.m4a",
+        &["-f", "lavfi", "-i", "sine=f=440:d=60", "-c:a", "aac"],
+    );
+    let pool = real_pool(1);
+    match transcode(&pool, Profile::VoiceToWav, "audio/mp4", &m4a).await {
+        Err(TranscodeError::Garbage(why)) => assert!(why.contains("without audio"), "{why}"),
+        Err(TranscodeError::Failed { stderr, .. }) => assert!(!stderr.is_empty()),
+        other => panic!("expected a failed job, got {other:?}"),
+    }
+    let wav = transcode(&pool, Profile::VoiceToWav, OGG_OPUS, &media().voice_ogg)
+        .await
+        .unwrap();
+    assert_wav_16k_mono(&wav, media().voice_secs);
+}
+
+#[actix_rt::test]
 async fn large_output_is_read_without_deadlock_and_capped() {
     let m = media();
     let pool = real_pool(1);
@@ -355,12 +378,14 @@ async fn too_large_and_unknown_inputs_are_refused_without_a_process() {
 #[actix_rt::test]
 async fn hung_ffmpeg_is_killed_at_the_timeout_while_a_real_pool_serves() {
     let dir = TempDir::new().unwrap();
+    // Only the child that gets a job (reads a byte of input) records its pid.
     let pids = dir.path().join("pids");
     let hang = script(
         dir.path(),
         "ffmpeg-hang",
         &format!(
-            "#!/bin/sh\necho $$ >> '{}'\necho 'stuck probing input' >&2\nexec sleep 600\n",
+            "#!/bin/sh\necho 'stuck probing input' >&2\nhead -c 1 >/dev/null\n\
+             echo $$ >> '{}'\nexec sleep 600\n",
             pids.display()
         ),
     );
@@ -393,11 +418,13 @@ async fn hung_ffmpeg_is_killed_at_the_timeout_while_a_real_pool_serves() {
     assert_wav_16k_mono(&real_result.unwrap(), m.voice_secs);
 
     // The hung child is gone (killed and reaped), a replacement waits.
-    let first_pid = std::fs::read_to_string(&pids).unwrap();
-    let first_pid = first_pid.lines().next().unwrap();
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<&str> = pids.lines().collect();
+    assert_eq!(pids.len(), 1, "{pids:?}");
     assert!(
-        !Path::new(&format!("/proc/{first_pid}")).exists(),
-        "hung child {first_pid} still exists"
+        !Path::new(&format!("/proc/{}", pids[0])).exists(),
+        "hung child {} still exists",
+        pids[0]
     );
     let s = wait_for_stats(&hung, |s| s.warm == 1 && s.busy == 0).await;
     assert_eq!((s.restarts, s.failed, s.warm, s.busy), (1, 1, 1, 0));

@@ -177,7 +177,7 @@ pub const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x
 
 /// Checks that `output` is the profile's format and, for WAV, fixes its header sizes.
 /// Answers why not when it is not (a crashed, confused or impostor ffmpeg). A zero-length
-/// output is never accepted.
+/// output, or a WAV without a single sample, is never accepted.
 pub fn check_output(profile: Profile, output: &mut [u8]) -> Result<(), String> {
     if output.is_empty() {
         return Err("empty output".into());
@@ -185,9 +185,16 @@ pub fn check_output(profile: Profile, output: &mut [u8]) -> Result<(), String> {
     match profile {
         Profile::VoiceToWav => {
             patch_wav_sizes(output)?;
-            wav_info(output)
-                .map(|_| ())
-                .ok_or_else(|| "WAV without a readable PCM format".to_string())
+            match wav_info(output) {
+                None => Err("WAV without a readable PCM format".into()),
+                // What ffmpeg writes, exiting 0, when the demuxer gave up before the
+                // first packet (e.g. an MP4 whose index sits after the audio, unreadable
+                // from a pipe): a header and no audio.
+                Some(info) if info.duration.is_zero() => {
+                    Err("WAV without audio: nothing was decoded".into())
+                }
+                Some(_) => Ok(()),
+            }
         }
         Profile::WebpToPng if output.starts_with(&PNG_SIGNATURE) => Ok(()),
         Profile::WebpToPng => Err(format!("not PNG: starts {}", head_hex(output))),
@@ -398,6 +405,8 @@ mod tests {
         assert!(check_output(Profile::AudioToOpus, &mut b"OggS\0\x02".to_vec()).is_ok());
         assert!(check_output(Profile::AudioToOpus, &mut b"RIFF".to_vec()).is_err());
         assert!(check_output(Profile::VoiceToWav, &mut piped_wav(10)).is_ok());
+        let no_audio = check_output(Profile::VoiceToWav, &mut piped_wav(0));
+        assert!(no_audio.unwrap_err().contains("without audio"));
         assert!(check_output(Profile::VoiceToWav, &mut png).is_err());
         for profile in Profile::ALL {
             assert_eq!(
