@@ -45,6 +45,18 @@ impl SimIdentity {
     }
 
     /// EUM accepts either the id or the ARN wherever a phone number is named.
+    /// EUM answers ResourceNotFoundException for a phone number it does not know.
+    pub fn check_phone_number(&self, id_or_arn: &str) -> Result<(), super::AwsError> {
+        if self.is_own_phone_number(id_or_arn) {
+            Ok(())
+        } else {
+            Err(super::AwsError::new(
+                "ResourceNotFoundException",
+                format!("Phone number {id_or_arn} not found"),
+            ))
+        }
+    }
+
     pub fn is_own_phone_number(&self, id_or_arn: &str) -> bool {
         id_or_arn == self.phone_number_arn || id_or_arn == self.phone_number_id()
     }

@@ -159,18 +159,8 @@ pub(crate) fn get_whatsapp_message_media(
 
 async fn get_media(sim: &Simulator, body: &[u8]) -> Result<Value, AwsError> {
     let input: GetMediaInput = parse_aws(body, "ValidationException")?;
-    if !sim
-        .identity
-        .is_own_phone_number(&input.origination_phone_number_id)
-    {
-        return Err(AwsError::new(
-            "ResourceNotFoundException",
-            format!(
-                "Phone number {} not found",
-                input.origination_phone_number_id
-            ),
-        ));
-    }
+    sim.identity
+        .check_phone_number(&input.origination_phone_number_id)?;
     let media = sim
         .lock()
         .media

@@ -58,18 +58,8 @@ pub(crate) fn send_whatsapp_message(
     body: &[u8],
 ) -> Result<Value, AwsError> {
     let input: SendWhatsAppMessageInput = parse_aws(body, "ValidationException")?;
-    if !sim
-        .identity
-        .is_own_phone_number(&input.origination_phone_number_id)
-    {
-        return Err(AwsError::new(
-            "ResourceNotFoundException",
-            format!(
-                "Phone number {} not found",
-                input.origination_phone_number_id
-            ),
-        ));
-    }
+    sim.identity
+        .check_phone_number(&input.origination_phone_number_id)?;
     let message = decode_message(&input.message)?;
     let message_id = uuid::Uuid::new_v4().to_string();
     let recipient = message["to"]
