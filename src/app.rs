@@ -10,7 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::actors::supervisor::{Ports, Supervisor};
+use crate::actors::supervisor::{Adapters, InjectFault, Supervisor};
 use crate::adapters::aws::{
     AwsConnect, DynamoDedupeStore, DynamoSessionStore, EumWhatsApp, S3MediaStore, SqsQueue,
 };
@@ -18,6 +18,7 @@ use crate::adapters::http::HttpTransfer;
 use crate::admin::{self, Readiness};
 use crate::config::{AwsResources, Behaviour, ConnectTarget};
 use crate::lifecycle::Lifecycle;
+use crate::ports::{Queue, QueueInfo};
 
 /// Fatal start-up or run errors, printed by `main`.
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +58,13 @@ pub async fn load_aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// Builds every port on AWS SDK clients.
-pub fn aws_ports(
+/// Builds every adapter on AWS SDK clients.
+pub fn aws_adapters(
     sdk: &SdkConfig,
     resources: &AwsResources,
     target: &ConnectTarget,
     behaviour: &Behaviour,
-) -> Result<Ports, AppError> {
+) -> Result<Adapters, AppError> {
     let sqs_config = aws_sdk_sqs::config::Builder::from(sdk)
         .timeout_config(queue_timeouts())
         .build();
@@ -83,11 +84,7 @@ pub fn aws_ports(
             .timeout_config(api_timeouts())
             .build(),
     );
-    let social = aws_sdk_socialmessaging::Client::from_conf(
-        aws_sdk_socialmessaging::config::Builder::from(sdk)
-            .timeout_config(api_timeouts())
-            .build(),
-    );
+    let social = whatsapp_client(sdk);
     let media = behaviour.media.bucket.as_ref().map(|_| {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
@@ -104,7 +101,14 @@ pub fn aws_ports(
     if media.is_none() {
         tracing::warn!("no media bucket configured (WACONNECT_MEDIA_BUCKET): files reach agents as a text notice only");
     }
-    Ok(Ports {
+    let fifo = |pair: &Option<(String, String)>| {
+        pair.as_ref().map(|(queue, dlq)| {
+            Arc::new(SqsQueue::new(sqs.clone(), queue.clone(), dlq.clone())) as Arc<dyn Queue>
+        })
+    };
+    Ok(Adapters {
+        inbound_fifo: fifo(&resources.inbound_fifo),
+        connect_fifo: fifo(&resources.connect_fifo),
         inbound_queue: Arc::new(SqsQueue::new(
             sqs.clone(),
             resources.inbound_queue_url.clone(),
@@ -135,28 +139,79 @@ pub fn aws_ports(
     })
 }
 
+/// The EUM client. Its SDK retries are off: SendWhatsAppMessage has no idempotency token,
+/// so a retry after a lost answer can give the customer a second copy. The retry policy
+/// decides instead, and counts every send repeated after such a failure.
+pub fn whatsapp_client(sdk: &SdkConfig) -> aws_sdk_socialmessaging::Client {
+    aws_sdk_socialmessaging::Client::from_conf(
+        aws_sdk_socialmessaging::config::Builder::from(sdk)
+            .timeout_config(api_timeouts())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
 /// The HTTP client for pre-signed URLs, bound to the configured allowlist.
 pub fn http_transfer(behaviour: &Behaviour) -> Result<HttpTransfer, AppError> {
     HttpTransfer::new(behaviour.media.url_allowlist.clone())
         .map_err(|e| AppError::Other(format!("cannot build the HTTP client: {e}")))
 }
 
+/// Reads a queue's settings; a queue that cannot be read gets the defaults (and a warning):
+/// its own calls will fail and be retried the usual way.
+async fn queue_info(name: &str, queue: &Arc<dyn Queue>) -> Option<QueueInfo> {
+    match queue.info().await {
+        Ok(info) => Some(info),
+        Err(e) => {
+            tracing::warn!(queue = name, error = %e, "cannot read the queue's settings; assuming defaults");
+            None
+        }
+    }
+}
+
+/// Warns where a queue's redrive policy disagrees with the retry policy.
+async fn check_queue_settings(adapters: &Adapters, behaviour: &Behaviour) {
+    let mut queues = vec![
+        ("inbound", adapters.inbound_queue.clone()),
+        ("connect", adapters.connect_queue.clone()),
+    ];
+    queues.extend(adapters.inbound_fifo.clone().map(|q| ("inbound_fifo", q)));
+    queues.extend(adapters.connect_fifo.clone().map(|q| ("connect_fifo", q)));
+    let limit = behaviour.retry.dead_letter_after_receives;
+    for (name, queue) in queues {
+        match queue_info(name, &queue).await.and_then(|i| i.max_receive_count) {
+            Some(max) if max <= limit => tracing::warn!(
+                queue = name,
+                max_receive_count = max,
+                dead_letter_after_receives = limit,
+                "the queue's redrive maxReceiveCount is not above dead_letter_after_receives: SQS may dead-letter messages without a reason before waconnect gives up"
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// Starts the graph and the admin server, waits for a stop signal, drains, and returns.
 pub async fn run_router(
-    ports: Ports,
+    adapters: Adapters,
     behaviour: Behaviour,
     streaming_topic_arn: String,
     admin_listen: SocketAddr,
     metrics: PrometheusHandle,
 ) -> Result<(), AppError> {
     let lifecycle = Arc::new(Lifecycle::default());
+    let fault_hooks: admin::FaultHooks = Arc::new(std::sync::OnceLock::new());
     let readiness = Readiness {
         lifecycle: lifecycle.clone(),
         queues: vec![
-            ("inbound", ports.inbound_queue.clone()),
-            ("connect", ports.connect_queue.clone()),
+            ("inbound", adapters.inbound_queue.clone()),
+            ("connect", adapters.connect_queue.clone()),
         ],
-        sessions: ports.sessions.clone(),
+        sessions: adapters.sessions.clone(),
+        fault_hooks: behaviour
+            .supervision
+            .fault_hooks
+            .then(|| fault_hooks.clone()),
     };
     let admin = admin::bind(admin_listen, metrics, readiness)
         .await
@@ -169,9 +224,19 @@ pub async fn run_router(
             tracing::error!(error = %e, "admin server stopped");
         }
     });
+    if behaviour.supervision.fault_hooks {
+        tracing::warn!(
+            "WACONNECT_FAULT_HOOKS=1: test fault hooks are enabled; never use this in production"
+        );
+    }
+    if adapters.inbound_fifo.is_none() || adapters.connect_fifo.is_none() {
+        tracing::warn!("no FIFO queue configured for one direction: per-customer order holds within this replica only (see docs/delivery.md)");
+    }
     let grace = behaviour.shutdown_grace;
+    check_queue_settings(&adapters, &behaviour).await;
     let supervisor =
-        Supervisor::new(ports, behaviour, streaming_topic_arn, lifecycle.clone()).start();
+        Supervisor::new(adapters, behaviour, streaming_topic_arn, lifecycle.clone()).start();
+    let _ = fault_hooks.set(supervisor.clone().recipient::<InjectFault>());
     tracing::info!(%admin_listen, "waconnect router started");
     wait_for_stop_signal().await;
     drain(&lifecycle, grace).await;
@@ -202,8 +267,10 @@ async fn wait_for_stop_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Stops taking new work and gives in-flight work `grace` to finish. What is not
-/// finished stays in its queue (never deleted) and is redelivered to another replica.
+/// Stops taking new work and gives in-flight work `grace` to finish. Long polls in
+/// progress are let return (what they bring is handed straight back); whatever is still
+/// unfinished at the end is handed back to its queue, visible at once, so another replica
+/// takes it now rather than after its visibility timeout.
 async fn drain(lifecycle: &Lifecycle, grace: Duration) {
     lifecycle.start_draining();
     tracing::info!(
@@ -212,14 +279,18 @@ async fn drain(lifecycle: &Lifecycle, grace: Duration) {
         "draining"
     );
     let deadline = Instant::now() + grace;
-    while lifecycle.in_flight() > 0 && Instant::now() < deadline {
+    while (lifecycle.in_flight() > 0 || lifecycle.receives_in_progress() > 0)
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let left = lifecycle.in_flight();
     if left > 0 {
+        let released = lifecycle.release_held().await;
         tracing::warn!(
             left,
-            "grace period over; unfinished messages stay in their queues"
+            released,
+            "grace period over; unfinished messages handed back to their queues"
         );
     } else {
         tracing::info!("drained; exiting");

@@ -28,6 +28,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at start-up: the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the router in production: SQS, DynamoDB, Amazon Connect and EUM Social.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::delivery::retry::RetryPolicy;
 use crate::domain::{
     AttachmentRules, UrlAllowlist, CONNECT_DEFAULT_EXTENSIONS, DEFAULT_URL_ALLOWLIST,
 };
@@ -114,6 +115,38 @@ pub struct BehaviourSettings {
     #[arg(long, env = "WACONNECT_TRANSCODE_TIMEOUT_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcode_timeout_secs: Option<u64>,
+    /// First wait before a failed step is tried again; each retry doubles it [default: 500].
+    #[arg(long, env = "WACONNECT_RETRY_BASE_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_base_ms: Option<u64>,
+    /// Longest wait between two tries of a failed step [default: 60000].
+    #[arg(long, env = "WACONNECT_RETRY_MAX_DELAY_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_max_delay_ms: Option<u64>,
+    /// Failures of one message (while its dependency answers others) before it is
+    /// dead-lettered [default: 8].
+    #[arg(long, env = "WACONNECT_RETRY_MAX_ATTEMPTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_max_attempts: Option<u32>,
+    /// Longest a step holds its queue message through an outage before handing it back
+    /// [default: 3600].
+    #[arg(long, env = "WACONNECT_RETRY_HOLD_MAX_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_hold_max_secs: Option<u64>,
+    /// A message received more often than this is dead-lettered on its next failure; keep
+    /// it below the queue's maxReceiveCount [default: 9].
+    #[arg(long, env = "WACONNECT_DEAD_LETTER_AFTER_RECEIVES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_after_receives: Option<u32>,
+    /// An actor with work and no progress for this long is killed and restarted
+    /// [default: 120].
+    #[arg(long, env = "WACONNECT_STUCK_AFTER_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck_after_secs: Option<u64>,
+    /// Restarts of one actor within 10 minutes after which /healthz fails [default: 5].
+    #[arg(long, env = "WACONNECT_RESTART_BUDGET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_budget: Option<u32>,
 }
 
 /// Where the router's AWS resources are (`waconnect run`).
@@ -155,6 +188,24 @@ pub struct AwsSettings {
     #[arg(long, env = "WACONNECT_STREAMING_TOPIC_ARN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streaming_topic_arn: Option<String>,
+    /// SQS FIFO queue customer events are regrouped into (per-customer order across
+    /// replicas); with its DLQ. Without it each replica keeps order only for itself.
+    #[arg(long, env = "WACONNECT_INBOUND_FIFO_QUEUE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_fifo_queue_url: Option<String>,
+    /// FIFO dead-letter queue of the inbound FIFO queue.
+    #[arg(long, env = "WACONNECT_INBOUND_FIFO_DLQ_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_fifo_dlq_url: Option<String>,
+    /// SQS FIFO queue chat items are regrouped into (per-customer order across replicas);
+    /// with its DLQ.
+    #[arg(long, env = "WACONNECT_CONNECT_FIFO_QUEUE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_fifo_queue_url: Option<String>,
+    /// FIFO dead-letter queue of the connect FIFO queue.
+    #[arg(long, env = "WACONNECT_CONNECT_FIFO_DLQ_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_fifo_dlq_url: Option<String>,
 }
 
 /// Everything `waconnect run` reads, flags and file alike.
@@ -183,7 +234,24 @@ pub struct Behaviour {
     pub whatsapp_rate_per_sec: u32,
     pub shutdown_grace: Duration,
     pub media: MediaSettings,
+    pub retry: RetryPolicy,
+    pub supervision: SupervisionSettings,
 }
+
+/// How the supervisor judges its children.
+#[derive(Debug, Clone)]
+pub struct SupervisionSettings {
+    /// Work but no progress for this long: the actor is killed and restarted.
+    pub stuck_after: Duration,
+    /// Restarts of one actor within [`RESTART_WINDOW`] before /healthz fails.
+    pub restart_budget: u32,
+    /// Test-only admin routes that make an actor panic or hang
+    /// (`WACONNECT_FAULT_HOOKS=1`; never in production).
+    pub fault_hooks: bool,
+}
+
+/// The window the restart budget counts over.
+pub const RESTART_WINDOW: Duration = Duration::from_secs(600);
 
 /// Validated media settings.
 #[derive(Debug, Clone)]
@@ -206,6 +274,9 @@ pub struct AwsResources {
     pub connect_dlq_url: String,
     pub sessions_table: String,
     pub dedupe_table: String,
+    /// The FIFO stage of each direction (queue, DLQ), when configured.
+    pub inbound_fifo: Option<(String, String)>,
+    pub connect_fifo: Option<(String, String)>,
 }
 
 /// Where new chats go in Amazon Connect.
@@ -294,6 +365,48 @@ impl Behaviour {
                     s.transcode_timeout_secs.unwrap_or(30),
                 )?),
             },
+            retry: RetryPolicy {
+                base: Duration::from_millis(positive(
+                    "retry_base_ms",
+                    s.retry_base_ms.unwrap_or(500),
+                )?),
+                max_delay: Duration::from_millis(positive(
+                    "retry_max_delay_ms",
+                    s.retry_max_delay_ms.unwrap_or(60_000),
+                )?),
+                max_attempts: {
+                    let n = s.retry_max_attempts.unwrap_or(8);
+                    // A lone customer's messages are all the traffic during an outage: the
+                    // outage must be recognised before their attempts run out.
+                    if n <= crate::delivery::dependency::DOWN_AFTER {
+                        return Err(ConfigError::Invalid {
+                            key: "retry_max_attempts",
+                            reason: format!(
+                                "must be above {}, the failed calls in a row that mark a dependency down",
+                                crate::delivery::dependency::DOWN_AFTER
+                            ),
+                        });
+                    }
+                    n
+                },
+                hold_max: Duration::from_secs(positive(
+                    "retry_hold_max_secs",
+                    s.retry_hold_max_secs.unwrap_or(3600),
+                )?),
+                dead_letter_after_receives: positive(
+                    "dead_letter_after_receives",
+                    s.dead_letter_after_receives.unwrap_or(9).into(),
+                )? as u32,
+            },
+            supervision: SupervisionSettings {
+                stuck_after: Duration::from_secs(positive(
+                    "stuck_after_secs",
+                    s.stuck_after_secs.unwrap_or(120),
+                )?),
+                restart_budget: positive("restart_budget", s.restart_budget.unwrap_or(5).into())?
+                    as u32,
+                fault_hooks: std::env::var("WACONNECT_FAULT_HOOKS").is_ok_and(|v| v == "1"),
+            },
         })
     }
 }
@@ -320,6 +433,39 @@ fn queue_url(value: &Option<String>, key: &'static str) -> Result<String, Config
         });
     }
     Ok(url)
+}
+
+/// A FIFO queue and its DLQ: both or neither, both FIFO (`.fifo`).
+fn fifo_pair(
+    queue: &Option<String>,
+    queue_key: &'static str,
+    dlq: &Option<String>,
+    dlq_key: &'static str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    match (set(queue), set(dlq)) {
+        (false, false) => Ok(None),
+        (true, false) => Err(ConfigError::Invalid {
+            key: dlq_key,
+            reason: format!("required with {queue_key}"),
+        }),
+        (false, true) => Err(ConfigError::Invalid {
+            key: queue_key,
+            reason: format!("required with {dlq_key}"),
+        }),
+        (true, true) => {
+            let (queue, dlq) = (queue_url(queue, queue_key)?, queue_url(dlq, dlq_key)?);
+            for (url, key) in [(&queue, queue_key), (&dlq, dlq_key)] {
+                if !url.ends_with(".fifo") {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: "must be an SQS FIFO queue URL (its name ends in .fifo)".into(),
+                    });
+                }
+            }
+            Ok(Some((queue, dlq)))
+        }
+    }
 }
 
 impl RunSettings {
@@ -365,6 +511,18 @@ impl RunSettings {
                 .dedupe_table
                 .clone()
                 .unwrap_or_else(|| "waconnect-dedupe".into()),
+            inbound_fifo: fifo_pair(
+                &a.inbound_fifo_queue_url,
+                "inbound_fifo_queue_url",
+                &a.inbound_fifo_dlq_url,
+                "inbound_fifo_dlq_url",
+            )?,
+            connect_fifo: fifo_pair(
+                &a.connect_fifo_queue_url,
+                "connect_fifo_queue_url",
+                &a.connect_fifo_dlq_url,
+                "connect_fifo_dlq_url",
+            )?,
         };
         let streaming_topic_arn = required(&a.streaming_topic_arn, "streaming_topic_arn")?;
         if !streaming_topic_arn.starts_with("arn:") {

@@ -34,6 +34,25 @@ pub const FFMPEG_QUEUED: &str = "waconnect_ffmpeg_queued";
 pub const FFMPEG_JOB_DURATION: &str = "waconnect_ffmpeg_job_duration_seconds";
 pub const FFMPEG_JOBS: &str = "waconnect_ffmpeg_jobs_total";
 pub const FFMPEG_CHILD_RESTARTS: &str = "waconnect_ffmpeg_child_restarts_total";
+pub const DEPENDENCY_UP: &str = "waconnect_dependency_up";
+pub const RETRIES: &str = "waconnect_retries_total";
+pub const VISIBILITY_EXTENSIONS: &str = "waconnect_queue_visibility_extensions_total";
+pub const MAILBOX_REFUSALS: &str = "waconnect_conversation_refusals_total";
+pub const MAILBOX_HIGH_WATER: &str = "waconnect_conversation_mailbox_high_water";
+pub const ACTOR_STUCK: &str = "waconnect_actor_stuck_total";
+pub const SUSPECTED_DUPLICATES: &str = "waconnect_whatsapp_suspected_duplicates_total";
+pub const REGROUPED: &str = "waconnect_regrouped_messages_total";
+
+/// Services whose health `waconnect_dependency_up` reports.
+pub const SERVICES: [&str; 7] = [
+    "sqs",
+    "dynamodb",
+    "s3",
+    "connect",
+    "connectparticipant",
+    "socialmessaging",
+    "transcribe",
+];
 
 /// Transcoding profiles, as they appear in the `profile` label.
 pub const FFMPEG_PROFILES: [&str; 3] = ["voice_to_wav", "webp_to_png", "audio_to_opus"];
@@ -68,7 +87,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 /// The actors, as they appear in the `actor` label.
-pub const ACTORS: [&str; 7] = [
+pub const ACTORS: [&str; 9] = [
     "inbound_intake",
     "conversation",
     "connect_upload",
@@ -76,6 +95,8 @@ pub const ACTORS: [&str; 7] = [
     "connect_event_intake",
     "transcoder_pool",
     "media_download",
+    "inbound_regroup",
+    "connect_regroup",
 ];
 
 /// Creates the series that alerts and dashboards read before anything has happened, so
@@ -90,6 +111,7 @@ fn register_series() {
     }
     for actor in ACTORS {
         counter!(ACTOR_RESTARTS, "actor" => actor).increment(0);
+        counter!(ACTOR_STUCK, "actor" => actor).increment(0);
         counter!(ACTOR_ERRORS, "actor" => actor, "kind" => "transient").increment(0);
         gauge!(ACTOR_MAILBOX_DEPTH, "actor" => actor).increment(0.0);
         let _ = histogram!(ACTOR_HANDLE_DURATION, "actor" => actor);
@@ -116,6 +138,18 @@ fn register_series() {
         }
     }
     counter!(FFMPEG_CHILD_RESTARTS).increment(0);
+    for service in SERVICES {
+        gauge!(DEPENDENCY_UP, "service" => service).set(1.0);
+    }
+    for queue in ["inbound", "connect"] {
+        counter!(VISIBILITY_EXTENSIONS, "queue" => queue).increment(0);
+        counter!(REGROUPED, "queue" => queue).increment(0);
+    }
+    for direction in ["inbound", "outbound"] {
+        counter!(MAILBOX_REFUSALS, "direction" => direction).increment(0);
+    }
+    gauge!(MAILBOX_HIGH_WATER).set(0.0);
+    counter!(SUSPECTED_DUPLICATES).increment(0);
     gauge!(FFMPEG_POOL_SIZE).increment(0.0);
     gauge!(FFMPEG_BUSY).increment(0.0);
     gauge!(FFMPEG_QUEUED).increment(0.0);
@@ -173,6 +207,38 @@ fn describe() {
         "Time one ffmpeg job ran, by profile (queueing excluded)."
     );
     describe_counter!(FFMPEG_JOBS, "Transcoding jobs, by profile and outcome.");
+    describe_gauge!(
+        DEPENDENCY_UP,
+        "1 while a service answers, 0 while its calls all fail (an outage: messages are held, not dead-lettered)."
+    );
+    describe_counter!(
+        RETRIES,
+        "Steps retried in place after a failure, by service and error kind."
+    );
+    describe_counter!(
+        VISIBILITY_EXTENSIONS,
+        "Visibility heartbeats: a message's work outlasted a third of its visibility timeout."
+    );
+    describe_counter!(
+        MAILBOX_REFUSALS,
+        "Work handed back to the queue because the customer's mailbox was full, by direction."
+    );
+    describe_gauge!(
+        MAILBOX_HIGH_WATER,
+        "The most work ever waiting at once in one customer's mailbox (never above the capacity)."
+    );
+    describe_counter!(
+        ACTOR_STUCK,
+        "Times an actor had work but made no progress for stuck_after and was killed."
+    );
+    describe_counter!(
+        SUSPECTED_DUPLICATES,
+        "WhatsApp sends repeated after an answer was lost: the customer may have it twice."
+    );
+    describe_counter!(
+        REGROUPED,
+        "Events moved from a standard queue to its FIFO queue (per-customer order across replicas)."
+    );
     describe_counter!(
         FFMPEG_CHILD_RESTARTS,
         "ffmpeg children killed or replaced after a crash, a hang, garbage output or dying idle."

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 
-use crate::actors::supervisor::Ports;
+use crate::actors::supervisor::Adapters;
 use crate::adapters::aws::{AwsConnect, EumWhatsApp};
 use crate::adapters::local::{EmbeddedStore, LocalMediaDir, MemoryQueue};
 use crate::app::{self, AppError};
@@ -50,9 +50,9 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
             "missing setting AWS region: set AWS_REGION (or a profile with a region)".into(),
         ));
     }
-    let ports = app::aws_ports(&sdk, &resources, &target, &behaviour)?;
+    let adapters = app::aws_adapters(&sdk, &resources, &target, &behaviour)?;
     app::run_router(
-        ports,
+        adapters,
         behaviour,
         target.streaming_topic_arn,
         args.admin_listen,
@@ -88,8 +88,12 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     let store = EmbeddedStore::open(&args.data_dir.join("waconnect.redb"))
         .map_err(|e| AppError::Other(e.to_string()))?;
 
+    // The same stages as production with FIFO queues: what the simulator delivers is
+    // regrouped per customer into in-process FIFO queues, served one group at a time.
     let inbound = Arc::new(MemoryQueue::new("inbound", LOCAL_VISIBILITY_TIMEOUT));
     let connect_events = Arc::new(MemoryQueue::new("connect", LOCAL_VISIBILITY_TIMEOUT));
+    let inbound_fifo = Arc::new(MemoryQueue::fifo("inbound.fifo", LOCAL_VISIBILITY_TIMEOUT));
+    let connect_fifo = Arc::new(MemoryQueue::fifo("connect.fifo", LOCAL_VISIBILITY_TIMEOUT));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| AppError::Listen {
@@ -139,9 +143,11 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         streaming_topic_arn: LOCAL_STREAMING_TOPIC.into(),
     };
     let store = Arc::new(store);
-    let ports = Ports {
+    let adapters = Adapters {
         inbound_queue: inbound,
         connect_queue: connect_events,
+        inbound_fifo: Some(inbound_fifo),
+        connect_fifo: Some(connect_fifo),
         sessions: store.clone(),
         dedupe: store,
         connect: Arc::new(AwsConnect::new(
@@ -151,14 +157,14 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
             &behaviour,
         )),
         whatsapp: Arc::new(EumWhatsApp::new(
-            aws_sdk_socialmessaging::Client::new(&sdk),
+            app::whatsapp_client(&sdk),
             behaviour.meta_api_version.clone(),
         )),
         media: Some(media_dir as Arc<dyn crate::ports::MediaStore>),
         http: app::http_transfer(&behaviour)?,
     };
     app::run_router(
-        ports,
+        adapters,
         behaviour,
         target.streaming_topic_arn,
         args.admin_listen,

@@ -7,26 +7,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use metrics::counter;
 use tokio::sync::oneshot;
 
-use super::poller::Poller;
 use super::supervisor::{Route, Supervisor};
-use super::{backoff, Outcome, Work};
-use crate::domain::{decode_chat_item, unwrap_sns, ChatItem, ItemType};
+use super::{Outcome, Work};
+use crate::delivery::chat_items::{route_item, ItemRoute};
+use crate::delivery::poller::Poller;
+use crate::delivery::Arrival;
+use crate::domain::{decode_chat_item, unwrap_sns};
 use crate::lifecycle::Lifecycle;
-use crate::metrics::{self as m, ActorMetrics};
-use crate::ports::{PortResult, Queue, QueueMessage, Session, SessionStore};
+use crate::metrics::ActorMetrics;
+use crate::ports::{Queue, QueueMessage, SessionStore};
+use crate::supervision::{suffer, Fault, Probe};
 
 const METRICS: ActorMetrics = ActorMetrics::new("connect_event_intake");
-/// Receives of a forwardable item whose chat we cannot find before it is dead-lettered:
-/// covers the short race between a chat starting and its session being stored.
-const UNKNOWN_CHAT_ATTEMPTS: u32 = 5;
 
 pub struct ConnectEventIntake {
     poller: Arc<Poller>,
     sessions: Arc<dyn SessionStore>,
     supervisor: Addr<Supervisor>,
+    probe: Arc<Probe>,
 }
 
 impl ConnectEventIntake {
@@ -36,6 +36,7 @@ impl ConnectEventIntake {
         supervisor: Addr<Supervisor>,
         lifecycle: Arc<Lifecycle>,
         max_in_flight: usize,
+        probe: Arc<Probe>,
     ) -> Self {
         Self {
             poller: Arc::new(Poller::new(
@@ -47,6 +48,7 @@ impl ConnectEventIntake {
             )),
             sessions,
             supervisor,
+            probe,
         }
     }
 }
@@ -63,21 +65,13 @@ impl Actor for ConnectEventIntake {
     }
 }
 
-/// The session of the chat an item belongs to: by ContactId, else by InitialContactId
-/// (Connect gives a transferred chat a new ContactId).
-async fn resolve(sessions: &Arc<dyn SessionStore>, item: &ChatItem) -> PortResult<Option<Session>> {
-    if let Some(s) = sessions.find_by_contact(&item.contact_id).await? {
-        return Ok(Some(s));
-    }
-    match item.initial_contact_id.as_deref() {
-        Some(initial) if initial != item.contact_id => sessions.find_by_contact(initial).await,
-        _ => Ok(None),
-    }
-}
+impl Handler<Fault> for ConnectEventIntake {
+    type Result = ();
 
-fn ignored(reason: &'static str) -> Outcome {
-    counter!(m::OUTBOUND_ITEMS, "outcome" => "ignored", "reason" => reason).increment(1);
-    Outcome::Ignored(reason)
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
+    }
 }
 
 enum Step {
@@ -98,59 +92,27 @@ async fn handle_item(
             return Step::Settle(Outcome::Reject { reason: e.reason() });
         }
     };
-    let ends = item.ends_session();
-    let forward = item.is_for_customer()
-        && match item.item_type {
-            ItemType::Message => true,
-            // Still being scanned or rejected: Connect streams the approved one again.
-            ItemType::Attachment => item.approved_attachments().next().is_some(),
-            _ => false,
-        };
-    if !ends && !forward {
-        let reason = match (&item.item_type, item.participant_role.as_str()) {
-            (_, "CUSTOMER") => "customer_echo",
-            (ItemType::Message | ItemType::Attachment, _) if !item.is_for_customer() => {
-                "not_visible_to_customer"
-            }
-            (ItemType::Attachment, _) => "attachment_not_approved",
-            _ => "event",
-        };
-        tracing::debug!(item_id = %item.id, contact_id = %item.contact_id, reason, "chat item not forwarded");
-        return Step::Settle(ignored(reason));
-    }
-    let session = match resolve(sessions, &item).await {
-        Ok(s) => s,
-        Err(e) => return Step::Settle(Outcome::retry(e.to_string(), backoff(msg.receive_count))),
-    };
-    let Some(session) = session else {
-        if ends {
-            return Step::Settle(ignored("unknown_chat_ended"));
-        }
-        if msg.receive_count < UNKNOWN_CHAT_ATTEMPTS {
-            return Step::Settle(Outcome::retry(
-                "no session for this contact yet",
-                Duration::from_secs(2),
-            ));
-        }
-        return Step::Settle(Outcome::Reject {
-            reason: format!("no WhatsApp session for contact {}", item.contact_id),
-        });
+    let (session, ends) = match route_item(sessions, &item, msg.receive_count).await {
+        ItemRoute::Settle(outcome) => return Step::Settle(outcome),
+        ItemRoute::Forward(session) => (session, false),
+        ItemRoute::EndSession(session) => (session, true),
     };
     let (reply, rx) = oneshot::channel();
     let work = if ends {
-        if let Err(e) = sessions.delete(&session.contact_id).await {
-            return Step::Settle(Outcome::retry(e.to_string(), backoff(msg.receive_count)));
+        if let Err(e) = sessions.end(&session.contact_id).await {
+            return Step::Settle(Outcome::retry(e.to_string(), Duration::from_secs(2)));
         }
-        tracing::info!(contact_id = %session.contact_id, item_id = %item.id, "chat ended; session cleared");
+        tracing::info!(contact_id = %session.contact_id, item_id = %item.id, "chat ended; session closed");
         Work::SessionEnded {
             contact_id: session.contact_id.clone(),
+            id: item.id.clone(),
             reply,
         }
     } else {
         Work::Outbound {
             item: Box::new(item),
             session: Box::new(session.clone()),
-            queued_at: msg.sent_at,
+            arrival: Arrival::of(msg),
             reply,
         }
     };
@@ -170,8 +132,14 @@ impl Handler<Poll> for ConnectEventIntake {
         let poller = self.poller.clone();
         let sessions = self.sessions.clone();
         let supervisor = self.supervisor.clone();
+        let probe = self.probe.clone();
         let fut = async move {
-            for (msg, guard) in poller.next_batch().await {
+            let batch = {
+                let _waiting = probe.waiting();
+                poller.next_batch().await
+            };
+            let _busy = probe.busy();
+            for (msg, guard) in batch {
                 match handle_item(&msg, &sessions, &supervisor).await {
                     Step::Settle(outcome) => poller.settle_now(msg, guard, outcome),
                     Step::Routed(rx) => poller.settle_later(msg, guard, vec![rx], Vec::new()),

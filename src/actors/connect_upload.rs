@@ -16,38 +16,25 @@ use metrics::counter;
 
 use crate::adapters::http::HttpTransfer;
 use crate::domain::client_token;
+pub use crate::domain::{Customer, FileUpload, Piece, OPENING_TEXT_FOR_FILE};
 use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{
-    ConnectChat, ErrorKind, NewChatRequest, PortError, Session, SessionStore, StartedChat,
+    Claim, ConnectChat, ErrorKind, NewChatRequest, PortError, Session, SessionStore, StartedChat,
     CHANNEL_WHATSAPP,
 };
+use crate::supervision::{suffer, unavailable, Fault, Probe};
+
+/// How long a claim to start a customer's chat holds: longer than the three Connect calls
+/// and the store write take, short enough that a crash blocks the customer only briefly.
+const CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A chat for the customer: one we started, or one another replica had started.
+enum Opened {
+    Started(Session),
+    Existing(Session),
+}
 
 const METRICS: ActorMetrics = ActorMetrics::new("connect_upload");
-
-/// Who the chat is for.
-#[derive(Debug, Clone)]
-pub struct Customer {
-    pub customer_id: String,
-    pub name: String,
-    /// EUM phone number id the customer wrote to.
-    pub system_number: String,
-}
-
-/// One thing to put in the chat.
-#[derive(Clone)]
-pub enum Piece {
-    /// Text within Connect's 1024-character limit.
-    Text(String),
-    File(FileUpload),
-}
-
-/// An attachment's bytes and how the agent sees it.
-#[derive(Clone)]
-pub struct FileUpload {
-    pub name: String,
-    pub content_type: String,
-    pub bytes: Arc<Vec<u8>>,
-}
 
 /// Deliver the ordered pieces of one customer message to the customer's chat.
 #[derive(Message)]
@@ -62,9 +49,6 @@ pub struct Deliver {
     pub source_id: String,
 }
 
-/// Text that opens a chat whose first piece is a file (InitialMessage must be text).
-pub const OPENING_TEXT_FOR_FILE: &str = "📎 New conversation with an attachment";
-
 /// A download URL for an attachment of the customer's chat.
 #[derive(Message)]
 #[rtype(result = "Result<String, PortError>")]
@@ -75,6 +59,7 @@ pub struct AttachmentUrl {
 
 pub struct ConnectUpload {
     chats: Chats,
+    probe: Arc<Probe>,
 }
 
 impl ConnectUpload {
@@ -84,12 +69,15 @@ impl ConnectUpload {
         http: HttpTransfer,
         streaming_topic_arn: &str,
         chat_duration_minutes: u32,
+        probe: Arc<Probe>,
     ) -> Self {
         Self {
+            probe,
             chats: Chats {
                 connect,
                 sessions,
                 http,
+                claimant: uuid::Uuid::new_v4().to_string().into(),
                 streaming_topic_arn: streaming_topic_arn.into(),
                 chat_duration_secs: i64::from(chat_duration_minutes) * 60,
             },
@@ -106,10 +94,20 @@ impl Actor for ConnectUpload {
     }
 }
 
-impl Supervised for ConnectUpload {
-    fn restarting(&mut self, _: &mut Self::Context) {
-        METRICS.restarted();
+impl Handler<Fault> for ConnectUpload {
+    type Result = ();
+
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
     }
+}
+
+fn cancelled<T>() -> Result<T, PortError> {
+    Err(unavailable(
+        "connect_upload",
+        "restarted while the call ran",
+    ))
 }
 
 /// The shared, cloneable part an in-flight delivery needs.
@@ -118,6 +116,8 @@ struct Chats {
     connect: Arc<dyn ConnectChat>,
     sessions: Arc<dyn SessionStore>,
     http: HttpTransfer,
+    /// Who claims new chats (see `SessionStore::claim_chat`): unique per incarnation.
+    claimant: Arc<str>,
     streaming_topic_arn: Arc<str>,
     chat_duration_secs: i64,
 }
@@ -137,14 +137,36 @@ impl Chats {
             .await
     }
 
-    /// Opens a chat whose first message is `initial_text`, and stores it.
+    /// Opens a chat whose first message is `initial_text`, and stores it, unless another
+    /// replica holds or started the customer's chat: then that chat is used instead.
     async fn start(
         &self,
         customer: &Customer,
         initial_text: &str,
         token_parts: &[&str],
         reason: &'static str,
-    ) -> Result<Session, PortError> {
+        replacing: Option<&str>,
+    ) -> Result<Opened, PortError> {
+        let claim = self
+            .sessions
+            .claim_chat(&customer.customer_id, replacing, &self.claimant, CLAIM_TTL)
+            .await?;
+        if claim == Claim::Taken {
+            if let Some(live) = self
+                .sessions
+                .find_by_customer(&customer.customer_id)
+                .await?
+            {
+                tracing::info!(contact_id = %live.contact_id, "the customer's chat was started elsewhere; using it");
+                return Ok(Opened::Existing(live));
+            }
+            return Err(PortError::new(
+                ErrorKind::Conflict,
+                "sessions",
+                "ClaimChat",
+                "another replica is starting this customer's chat",
+            ));
+        }
         let request = |client_token: String| NewChatRequest {
             customer_id: customer.customer_id.clone(),
             display_name: customer.name.clone(),
@@ -181,11 +203,27 @@ impl Chats {
             system_number: customer.system_number.clone(),
             name: customer.name.clone(),
             expires_at: chrono::Utc::now().timestamp() + self.chat_duration_secs,
+            ended: false,
         };
-        self.sessions.put(&session).await?;
+        if let Err(e) = self.sessions.create(&session, &self.claimant).await {
+            if e.kind == ErrorKind::Conflict {
+                // Too slow: the claim expired and another replica started the customer's
+                // chat. Leave ours so it does not wait for an agent; the retry finds theirs.
+                tracing::warn!(contact_id = %session.contact_id, "claim lost; leaving the chat just started");
+                let token = client_token(&["orphan", &session.contact_id]);
+                if let Err(e) = self
+                    .connect
+                    .disconnect_participant(&session.connection_token, &token)
+                    .await
+                {
+                    tracing::warn!(contact_id = %session.contact_id, error = %e, "could not leave the orphaned chat");
+                }
+            }
+            return Err(e);
+        }
         counter!(m::SESSIONS_STARTED, "reason" => reason).increment(1);
         tracing::info!(contact_id = %session.contact_id, reason, "started Connect chat");
-        Ok(session)
+        Ok(Opened::Started(session))
     }
 
     /// Puts one piece in the chat; `step` makes its ClientTokens unique within the message.
@@ -242,17 +280,18 @@ impl Chats {
         index: usize,
         token_parts: &[&str],
         reason: &'static str,
+        replacing: Option<&str>,
     ) -> Result<(Session, usize), PortError> {
-        match &pieces[index] {
-            Piece::Text(text) => Ok((
-                self.start(customer, text, token_parts, reason).await?,
-                index + 1,
-            )),
-            Piece::File(_) => Ok((
-                self.start(customer, OPENING_TEXT_FOR_FILE, token_parts, reason)
-                    .await?,
-                index,
-            )),
+        let (initial, consumed) = match &pieces[index] {
+            Piece::Text(text) => (text.as_str(), 1),
+            Piece::File(_) => (OPENING_TEXT_FOR_FILE, 0),
+        };
+        match self
+            .start(customer, initial, token_parts, reason, replacing)
+            .await?
+        {
+            Opened::Started(session) => Ok((session, index + consumed)),
+            Opened::Existing(session) => Ok((session, index)),
         }
     }
 
@@ -282,7 +321,7 @@ impl Chats {
         let (mut session, mut index) = match found {
             Some(s) => (s, 0),
             None => {
-                self.open(&customer, &pieces, 0, &["start", &source_id], "new")
+                self.open(&customer, &pieces, 0, &["start", &source_id], "new", None)
                     .await?
             }
         };
@@ -300,9 +339,10 @@ impl Chats {
                     renewed = true;
                     tracing::info!(contact_id = %session.contact_id, wamid = %source_id,
                         "chat no longer accepts messages; starting a new one");
-                    if let Err(e) = self.sessions.delete(&session.contact_id).await {
-                        tracing::warn!(contact_id = %session.contact_id, error = %e, "could not delete stale session");
+                    if let Err(e) = self.sessions.end(&session.contact_id).await {
+                        tracing::warn!(contact_id = %session.contact_id, error = %e, "could not close the stale session");
                     }
+                    let dead = session.contact_id.clone();
                     (session, index) = self
                         .open(
                             &customer,
@@ -310,6 +350,7 @@ impl Chats {
                             index,
                             &["renew", &source_id, &step],
                             "renewed",
+                            Some(&dead),
                         )
                         .await?;
                 }
@@ -325,12 +366,13 @@ impl Handler<Deliver> for ConnectUpload {
 
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) -> Self::Result {
         let chats = self.chats.clone();
-        Box::pin(async move {
+        let work = async move {
             let started = Instant::now();
             let result = chats.deliver(msg).await;
             METRICS.finished(&result, started);
             result
-        })
+        };
+        Box::pin(self.probe.track(work, cancelled))
     }
 }
 
@@ -339,10 +381,11 @@ impl Handler<AttachmentUrl> for ConnectUpload {
 
     fn handle(&mut self, msg: AttachmentUrl, _: &mut Self::Context) -> Self::Result {
         let connect = self.chats.connect.clone();
-        Box::pin(async move {
+        let work = async move {
             connect
                 .get_attachment(&msg.connection_token, &msg.attachment_id)
                 .await
-        })
+        };
+        Box::pin(self.probe.track(work, cancelled))
     }
 }

@@ -1,31 +1,44 @@
 //! Conversation: one actor per customer, created on demand and stopped when idle. It is
-//! the unit of ordering and backpressure: a bounded mailbox and one step in flight, so a
-//! customer's messages reach the agent in the order they were routed here, and the
-//! agent's replies reach the customer in the order Connect streamed them.
+//! the unit of ordering: one step in flight, so a customer's messages reach the agent in
+//! the order they were routed here, and the agent's replies reach the customer in the
+//! order Connect streamed them.
+//!
+//! A step that fails is retried in place under the retry policy (`delivery::retrying`):
+//! its queue message stays received (the intake extends its visibility) and the
+//! customer's later work waits behind it. Work that does go back to the queue (shutdown,
+//! an outage held too long) is reported to the customer's [`Gate`], which holds back the
+//! later work of that direction until it returns.
 //!
 //! It caches the customer's chat session, so a message to an existing chat costs one
 //! Connect call and no database read.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use metrics::{counter, gauge, histogram};
 
-use super::connect_upload::{ConnectUpload, Customer, Deliver, Piece};
-use super::media_flow::{
-    deliver_inbound_media, deliver_outbound_attachment, InboundFile, MediaDeps,
-};
+mod media;
+
+use super::connect_upload::{ConnectUpload, Deliver};
 use super::supervisor::{ConversationIdle, Supervisor};
 use super::whatsapp_send::{Acknowledge, SendWhatsApp, WhatsAppSend};
-use super::{backoff, Outcome, Reply, Work};
+use super::{Outcome, Reply, Work};
 use crate::config::Behaviour;
+use crate::delivery::gate::{Direction, Gate};
+use crate::delivery::retrying::{retrying, RetryContext};
+use crate::delivery::Arrival;
 use crate::domain::{
     dedupe_key_chat_item, dedupe_key_inbound, reactions, split_text, text_message, ChatItem,
-    CustomerMessage, ItemType, Media, MessageContent, CONNECT_MESSAGE_MAX_CHARS,
+    Customer, CustomerMessage, ItemType, Media, MediaKind, MessageContent, Piece,
+    CONNECT_MESSAGE_MAX_CHARS,
 };
+use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
-use crate::ports::{DedupeStore, ErrorKind, PortError, Session};
+use crate::ports::{DedupeStore, PortError, Session};
+use crate::supervision::{unavailable, Slot};
+pub use media::MediaDeps;
+use media::{deliver_inbound_media, deliver_outbound_attachment, InboundFile};
 
 pub const METRICS: ActorMetrics = ActorMetrics::new("conversation");
 
@@ -33,32 +46,67 @@ pub const METRICS: ActorMetrics = ActorMetrics::new("conversation");
 #[derive(Clone)]
 pub struct ConversationDeps {
     pub dedupe: Arc<dyn DedupeStore>,
-    pub connect_upload: Addr<ConnectUpload>,
-    pub whatsapp: Addr<WhatsAppSend>,
+    pub connect_upload: Slot<ConnectUpload>,
+    pub whatsapp: Slot<WhatsAppSend>,
     pub supervisor: Addr<Supervisor>,
     pub behaviour: Arc<Behaviour>,
+    pub lifecycle: Arc<Lifecycle>,
     /// None when no media bucket is configured: files then reach the agent as a notice.
     pub media: Option<MediaDeps>,
+}
+
+impl ConversationDeps {
+    /// The retry context of one piece of work.
+    pub fn retry_context(&self, arrival: &Arrival) -> RetryContext {
+        RetryContext {
+            policy: Arc::new(self.behaviour.retry.clone()),
+            lifecycle: self.lifecycle.clone(),
+            probe: None,
+            receive_count: arrival.receive_count,
+        }
+    }
+
+    /// Sends one piece of the customer's message (or a notice) to the chat, once.
+    pub async fn deliver(&self, request: Deliver) -> Result<Session, PortError> {
+        let upload = self.connect_upload.get()?;
+        upload
+            .send(request)
+            .await
+            .map_err(|e| unavailable("connect_upload", e))?
+    }
+
+    /// Sends one WhatsApp message, once; answers EUM's message id.
+    pub async fn send_whatsapp(&self, request: SendWhatsApp) -> Result<String, PortError> {
+        let sender = self.whatsapp.get()?;
+        sender
+            .send(request)
+            .await
+            .map_err(|e| unavailable("whatsapp_send", e))?
+    }
+
+    /// Fire-and-forget acknowledgement; lost if the sender is being restarted.
+    pub fn acknowledge(&self, ack: Acknowledge) {
+        if let Ok(sender) = self.whatsapp.get() {
+            sender.do_send(ack);
+        }
+    }
 }
 
 pub struct Conversation {
     customer_id: String,
     deps: ConversationDeps,
     session: Option<Session>,
-    /// After a message failed and went back to the queue, later messages of this customer
-    /// wait too (until the failed one returns or the deadline passes), so a retry does not
-    /// let them overtake it.
-    blocked: Option<(String, Instant)>,
+    gate: Arc<Gate>,
     last_work: Instant,
 }
 
 impl Conversation {
-    pub fn new(customer_id: String, deps: ConversationDeps) -> Self {
+    pub fn new(customer_id: String, deps: ConversationDeps, gate: Arc<Gate>) -> Self {
         Self {
             customer_id,
             deps,
             session: None,
-            blocked: None,
+            gate,
             last_work: Instant::now(),
         }
     }
@@ -68,11 +116,12 @@ impl Actor for Conversation {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.deps.behaviour.mailbox_capacity);
+        // The gate bounds the mailbox; actix's own bound only needs to stay out of the way.
+        ctx.set_mailbox_capacity(self.deps.behaviour.mailbox_capacity + 1);
         gauge!(m::CONVERSATIONS_ACTIVE).increment(1.0);
         let idle = self.deps.behaviour.conversation_idle;
         ctx.run_interval(idle / 4 + Duration::from_millis(10), move |act, ctx| {
-            if act.last_work.elapsed() >= idle {
+            if act.last_work.elapsed() >= idle && act.gate.pending() == 0 {
                 act.deps.supervisor.do_send(ConversationIdle {
                     customer_id: act.customer_id.clone(),
                     addr: ctx.address(),
@@ -90,22 +139,13 @@ impl Actor for Conversation {
     }
 }
 
-fn port_outcome(e: &PortError, receive_hint: u32) -> Outcome {
-    match e.kind {
-        ErrorKind::Invalid => Outcome::Reject {
-            reason: e.to_string(),
-        },
-        _ => Outcome::retry(e.to_string(), backoff(receive_hint)),
-    }
-}
-
-fn latency(direction: &'static str, queued_at: Option<SystemTime>) {
-    if let Some(Ok(took)) = queued_at.map(|t| t.elapsed()) {
+fn latency(direction: &'static str, arrival: &Arrival) {
+    if let Some(Ok(took)) = arrival.queued_at.map(|t| t.elapsed()) {
         histogram!(m::E2E_LATENCY, "direction" => direction).record(took.as_secs_f64());
     }
 }
 
-/// The agent-facing text of a media message until attachments are delivered as files.
+/// The agent-facing text of a media message when files cannot be transferred.
 fn media_notice(media: &Media) -> String {
     let mut text = format!(
         "📎 The customer sent {} {} ({}).",
@@ -129,12 +169,23 @@ fn ignored_by_config(msg: &CustomerMessage, behaviour: &Behaviour) -> Option<&'s
     match &msg.content {
         MessageContent::Reaction { .. } if !behaviour.forward_reactions => Some("reaction"),
         MessageContent::Media(media)
-            if media.kind.as_str() == "sticker" && !behaviour.forward_stickers =>
+            if media.kind == MediaKind::Sticker && !behaviour.forward_stickers =>
         {
             Some("sticker")
         }
         _ => None,
     }
+}
+
+/// Whether `key` was already delivered (a redelivery), retried in place on failure.
+async fn already_done(
+    deps: &ConversationDeps,
+    arrival: &Arrival,
+    key: &str,
+    id: &str,
+) -> Result<bool, Outcome> {
+    let ctx = deps.retry_context(arrival);
+    retrying(&ctx, "dedupe check", id, || deps.dedupe.is_done(key)).await
 }
 
 /// Delivers one customer message to the agent. Returns the outcome and the session now in
@@ -143,17 +194,17 @@ async fn deliver_inbound(
     deps: ConversationDeps,
     session: Option<Session>,
     msg: CustomerMessage,
-    queued_at: Option<SystemTime>,
+    arrival: Arrival,
 ) -> (Outcome, Option<Session>) {
     let key = dedupe_key_inbound(&msg.wamid);
-    match deps.dedupe.is_done(&key).await {
+    match already_done(&deps, &arrival, &key, &msg.wamid).await {
         Ok(true) => {
             counter!(m::DEDUPE_HITS, "direction" => "inbound").increment(1);
             tracing::info!(wamid = %msg.wamid, "already delivered; skipping redelivery");
             return (Outcome::Duplicate, session);
         }
         Ok(false) => {}
-        Err(e) => return (port_outcome(&e, 1), session),
+        Err(outcome) => return (outcome, session),
     }
     let behaviour = &deps.behaviour;
     let ack = |reaction: Option<&'static str>, mark_read: bool| Acknowledge {
@@ -165,13 +216,13 @@ async fn deliver_inbound(
     };
     if let Some(what) = ignored_by_config(&msg, behaviour) {
         if behaviour.acknowledge {
-            deps.whatsapp.do_send(ack(None, true));
+            deps.acknowledge(ack(None, true));
         }
         tracing::debug!(wamid = %msg.wamid, what, "not forwarded (configuration)");
         return (Outcome::Ignored(what), session);
     }
-    if behaviour.acknowledge {
-        deps.whatsapp.do_send(ack(Some(reactions::SEEN), true));
+    if behaviour.acknowledge && arrival.receive_count <= 1 {
+        deps.acknowledge(ack(Some(reactions::SEEN), true));
     }
     let customer = Customer {
         customer_id: msg.customer_id.clone(),
@@ -184,34 +235,34 @@ async fn deliver_inbound(
     };
     if let (MessageContent::Media(media), Some(media_deps)) = (&msg.content, &deps.media) {
         let file = InboundFile {
-            upload: &deps.connect_upload,
             customer,
             wamid: &msg.wamid,
             system_number: &msg.system_number,
             media,
             caption: msg.agent_text(),
         };
-        let result = deliver_inbound_media(media_deps, file, session.clone()).await;
+        let result =
+            deliver_inbound_media(&deps, media_deps, &arrival, file, session.clone()).await;
         if let Some(notice) = &result.customer_notice {
-            let send = deps.whatsapp.send(SendWhatsApp {
-                system_number: msg.system_number.clone(),
-                body: text_message(&msg.customer_id, notice, Some(&msg.wamid)),
-            });
-            if let Ok(Err(e)) | Err(e) = send.await.map_err(|e| {
-                PortError::new(ErrorKind::Other, "actor", "SendWhatsApp", e.to_string())
-            }) {
+            let send = deps
+                .send_whatsapp(SendWhatsApp {
+                    system_number: msg.system_number.clone(),
+                    body: text_message(&msg.customer_id, notice, Some(&msg.wamid)),
+                })
+                .await;
+            if let Err(e) = send {
                 tracing::warn!(wamid = %msg.wamid, error = %e, "could not tell the customer why the file was not delivered");
             }
         }
         if let Some(delivered) = result.delivered {
-            finish(&deps, &key, &msg, queued_at).await;
+            finish(&deps, &key, &msg, &arrival).await;
             if behaviour.acknowledge {
                 let emoji = if delivered {
                     reactions::FILE_OK
                 } else {
                     reactions::FAILED
                 };
-                deps.whatsapp.do_send(ack(Some(emoji), false));
+                deps.acknowledge(ack(Some(emoji), false));
             }
         }
         let contact = result
@@ -242,98 +293,76 @@ async fn deliver_inbound(
     if pieces.is_empty() {
         return (Outcome::Ignored("empty"), session);
     }
-    let delivered = deps
-        .connect_upload
-        .send(Deliver {
-            customer,
+    let ctx = deps.retry_context(&arrival);
+    let delivered = retrying(&ctx, "deliver to agent", &msg.wamid, || {
+        deps.deliver(Deliver {
+            customer: customer.clone(),
             session: session.clone(),
-            pieces,
+            pieces: pieces.clone(),
             source_id: msg.wamid.clone(),
         })
-        .await;
+    })
+    .await;
     match delivered {
-        Ok(Ok(new_session)) => {
-            finish(&deps, &key, &msg, queued_at).await;
+        Ok(new_session) => {
+            finish(&deps, &key, &msg, &arrival).await;
             if behaviour.acknowledge {
-                deps.whatsapp.do_send(ack(Some(reactions::DONE), false));
+                deps.acknowledge(ack(Some(reactions::DONE), false));
             }
             tracing::info!(wamid = %msg.wamid, contact_id = %new_session.contact_id, "delivered to agent");
             (Outcome::Done, Some(new_session))
         }
-        Ok(Err(e)) => {
-            tracing::warn!(wamid = %msg.wamid, error = %e, "delivery to agent failed");
-            // A failed call may mean a dead chat: look it up afresh next time.
-            (port_outcome(&e, 1), None)
-        }
-        Err(e) => (
-            Outcome::retry(format!("connect upload unavailable: {e}"), backoff(1)),
-            session,
-        ),
+        // A step that failed for good may mean a dead chat: look it up afresh next time.
+        Err(outcome) => (outcome, None),
     }
 }
 
 /// Records a delivered customer message (dedupe and latency). Awaited before the next
 /// step of this customer, so a redelivered copy right behind it finds the record.
-async fn finish(
-    deps: &ConversationDeps,
-    key: &str,
-    msg: &CustomerMessage,
-    queued_at: Option<SystemTime>,
-) {
-    latency("inbound", queued_at);
+async fn finish(deps: &ConversationDeps, key: &str, msg: &CustomerMessage, arrival: &Arrival) {
+    latency("inbound", arrival);
     if let Err(e) = deps.dedupe.mark_done(key, deps.behaviour.dedupe_ttl).await {
         // Delivered all the same; a redelivery would repeat the same ClientTokens.
         tracing::warn!(wamid = %msg.wamid, error = %e, "could not record delivery");
     }
 }
 
-/// Delivers one agent chat item to the customer.
+/// Delivers one agent chat item to the customer. The session travels with the item, so
+/// the chat ending while it is retried does not lose it.
 async fn deliver_outbound(
     deps: ConversationDeps,
     item: ChatItem,
     session: Session,
-    queued_at: Option<SystemTime>,
+    arrival: Arrival,
 ) -> Outcome {
     let key = dedupe_key_chat_item(&item.id);
-    match deps.dedupe.is_done(&key).await {
+    match already_done(&deps, &arrival, &key, &item.id).await {
         Ok(true) => {
             counter!(m::DEDUPE_HITS, "direction" => "outbound").increment(1);
             tracing::info!(item_id = %item.id, contact_id = %item.contact_id, "already sent; skipping redelivery");
             return Outcome::Duplicate;
         }
         Ok(false) => {}
-        Err(e) => return port_outcome(&e, 1),
+        Err(outcome) => return outcome,
     }
     let outcome = match item.item_type {
         ItemType::Message => {
             let Some(text) = item.content.as_deref().filter(|t| !t.trim().is_empty()) else {
                 return Outcome::Ignored("empty");
             };
-            let sent = deps
-                .whatsapp
-                .send(SendWhatsApp {
-                    system_number: session.system_number.clone(),
-                    body: text_message(&session.customer_id, text, None),
-                })
-                .await;
-            match sent {
-                Ok(Ok(_)) => Outcome::Done,
-                Ok(Err(e)) => port_outcome(&e, 1),
-                Err(e) => Outcome::retry(format!("whatsapp sender unavailable: {e}"), backoff(1)),
+            let body = text_message(&session.customer_id, text, None);
+            let ctx = deps.retry_context(&arrival);
+            match send_to_customer(&deps, &ctx, &item.id, &session.system_number, &body).await {
+                Ok(_) => Outcome::Done,
+                Err(outcome) => outcome,
             }
         }
         ItemType::Attachment => {
             let mut outcome = Outcome::Ignored("no approved attachment");
             for attachment in item.approved_attachments() {
-                outcome = deliver_outbound_attachment(
-                    deps.media.as_ref(),
-                    &deps.connect_upload,
-                    &deps.whatsapp,
-                    &session,
-                    &item.id,
-                    attachment,
-                )
-                .await;
+                outcome =
+                    deliver_outbound_attachment(&deps, &arrival, &session, &item.id, attachment)
+                        .await;
                 if outcome != Outcome::Done {
                     break;
                 }
@@ -347,7 +376,7 @@ async fn deliver_outbound(
             if let Err(e) = deps.dedupe.mark_done(&key, deps.behaviour.dedupe_ttl).await {
                 tracing::warn!(item_id = %item.id, error = %e, "could not record delivery");
             }
-            latency("outbound", queued_at);
+            latency("outbound", &arrival);
             tracing::info!(item_id = %item.id, contact_id = %item.contact_id, "delivered to customer");
         }
         Outcome::Retry { reason, .. } | Outcome::Reject { reason } => {
@@ -356,6 +385,41 @@ async fn deliver_outbound(
         _ => {}
     }
     outcome
+}
+
+/// Sends one WhatsApp message to the customer under the retry policy.
+///
+/// SendWhatsAppMessage has no idempotency token: when an attempt fails in a way that may
+/// have reached WhatsApp (a lost answer, a 5xx), sending again may give the customer a
+/// second copy, but not sending loses the message. We send again and count it
+/// (`waconnect_whatsapp_suspected_duplicates_total`); the SDK's own retries are off for
+/// this client so no hidden layer multiplies the copies.
+pub async fn send_to_customer(
+    deps: &ConversationDeps,
+    ctx: &RetryContext,
+    id: &str,
+    system_number: &str,
+    body: &serde_json::Value,
+) -> Result<String, Outcome> {
+    let ambiguous = std::cell::Cell::new(false);
+    retrying(ctx, "send to customer", id, || {
+        let ambiguous = &ambiguous;
+        async move {
+            if ambiguous.get() {
+                counter!(m::SUSPECTED_DUPLICATES).increment(1);
+                tracing::warn!(%id, "sending again after an answer was lost: the customer may get it twice");
+            }
+            let result = deps
+                .send_whatsapp(SendWhatsApp {
+                    system_number: system_number.to_string(),
+                    body: body.clone(),
+                })
+                .await;
+            ambiguous.set(result.as_ref().is_err_and(|e| e.may_have_taken_effect()));
+            result
+        }
+    })
+    .await
 }
 
 impl Conversation {
@@ -373,6 +437,13 @@ impl Conversation {
         }
         self.session = session;
     }
+
+    /// Reports a step's outcome; work handed back to the queue holds back later work.
+    fn settle(&mut self, work_id: &str, direction: Direction, outcome: &Outcome) {
+        if let Outcome::Retry { after, .. } = outcome {
+            self.gate.hand_back(direction, work_id, *after);
+        }
+    }
 }
 
 impl Handler<Work> for Conversation {
@@ -382,33 +453,32 @@ impl Handler<Work> for Conversation {
         METRICS.dequeued();
         self.last_work = Instant::now();
         let started = Instant::now();
+        let (direction, id) = (work.direction(), work.id().to_string());
+        if let Err(refusal) = self.gate.check(direction, &id) {
+            let kind = match direction {
+                Direction::Inbound => m::INBOUND_MESSAGES,
+                Direction::Outbound => m::OUTBOUND_ITEMS,
+            };
+            tracing::debug!(%id, reason = refusal.reason, "holding back work behind handed-back work");
+            self.reply(
+                work.into_reply(),
+                Outcome::retry(refusal.reason, refusal.after),
+                started,
+                kind,
+            );
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
         let deps = self.deps.clone();
         match work {
             Work::Inbound {
                 message,
-                queued_at,
+                arrival,
                 reply,
             } => {
-                if let Some((wamid, until)) = &self.blocked {
-                    if *wamid != message.wamid && Instant::now() < *until {
-                        let wait = until.saturating_duration_since(Instant::now());
-                        let outcome = Outcome::retry(
-                            "an earlier message of this customer is being retried",
-                            wait + Duration::from_secs(1),
-                        );
-                        self.reply(reply, outcome, started, m::INBOUND_MESSAGES);
-                        return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-                    }
-                    self.blocked = None;
-                }
-                let wamid = message.wamid.clone();
-                let fut = deliver_inbound(deps, self.session.clone(), *message, queued_at);
+                let fut = deliver_inbound(deps, self.session.clone(), *message, arrival);
                 AtomicResponse::new(Box::pin(fut.into_actor(self).map(
                     move |(outcome, session), act, _| {
-                        if let Outcome::Retry { after, .. } = &outcome {
-                            act.blocked =
-                                Some((wamid, Instant::now() + *after + Duration::from_secs(5)));
-                        }
+                        act.settle(&id, direction, &outcome);
                         act.set_session(session);
                         act.reply(reply, outcome, started, m::INBOUND_MESSAGES);
                     },
@@ -417,17 +487,20 @@ impl Handler<Work> for Conversation {
             Work::Outbound {
                 item,
                 session,
-                queued_at,
+                arrival,
                 reply,
             } => {
-                let fut = deliver_outbound(deps, *item, *session, queued_at);
+                let fut = deliver_outbound(deps, *item, *session, arrival);
                 AtomicResponse::new(Box::pin(fut.into_actor(self).map(
                     move |outcome, act, _| {
+                        act.settle(&id, direction, &outcome);
                         act.reply(reply, outcome, started, m::OUTBOUND_ITEMS);
                     },
                 )))
             }
-            Work::SessionEnded { contact_id, reply } => {
+            Work::SessionEnded {
+                contact_id, reply, ..
+            } => {
                 if self
                     .session
                     .as_ref()

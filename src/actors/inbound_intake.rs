@@ -9,19 +9,22 @@ use actix::prelude::*;
 use metrics::counter;
 use tokio::sync::oneshot;
 
-use super::poller::Poller;
 use super::supervisor::{Route, Supervisor};
 use super::{Outcome, Work};
+use crate::delivery::poller::Poller;
+use crate::delivery::Arrival;
 use crate::domain::{decode_eum_event, unwrap_sns, DeliveryStatus};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{Queue, QueueMessage};
+use crate::supervision::{suffer, Fault, Probe};
 
 const METRICS: ActorMetrics = ActorMetrics::new("inbound_intake");
 
 pub struct InboundIntake {
     poller: Arc<Poller>,
     supervisor: Addr<Supervisor>,
+    probe: Arc<Probe>,
 }
 
 impl InboundIntake {
@@ -30,6 +33,7 @@ impl InboundIntake {
         supervisor: Addr<Supervisor>,
         lifecycle: Arc<Lifecycle>,
         max_in_flight: usize,
+        probe: Arc<Probe>,
     ) -> Self {
         Self {
             poller: Arc::new(Poller::new(
@@ -40,6 +44,7 @@ impl InboundIntake {
                 max_in_flight,
             )),
             supervisor,
+            probe,
         }
     }
 }
@@ -53,6 +58,15 @@ impl Actor for InboundIntake {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.notify(Poll);
+    }
+}
+
+impl Handler<Fault> for InboundIntake {
+    type Result = ();
+
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
     }
 }
 
@@ -96,7 +110,7 @@ async fn dispatch(
         let customer_id = message.customer_id.clone();
         let work = Work::Inbound {
             message: Box::new(message),
-            queued_at: msg.sent_at,
+            arrival: Arrival::of(msg),
             reply,
         };
         // If the supervisor is gone the reply sender is dropped: the receiver reads that
@@ -118,8 +132,15 @@ impl Handler<Poll> for InboundIntake {
     fn handle(&mut self, _: Poll, _: &mut Self::Context) -> Self::Result {
         let poller = self.poller.clone();
         let supervisor = self.supervisor.clone();
+        let probe = self.probe.clone();
         let fut = async move {
-            for (msg, guard) in poller.next_batch().await {
+            let batch = {
+                // Long-polling and waiting for in-flight room are deliberate waits.
+                let _waiting = probe.waiting();
+                poller.next_batch().await
+            };
+            let _busy = probe.busy();
+            for (msg, guard) in batch {
                 match dispatch(&msg, &supervisor).await {
                     Ok((outcomes, problems)) => poller.settle_later(msg, guard, outcomes, problems),
                     Err(reason) => {

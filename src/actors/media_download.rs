@@ -10,6 +10,7 @@ use actix::prelude::*;
 use crate::domain::eum_object_key;
 use crate::metrics::ActorMetrics;
 use crate::ports::{MediaStore, PortError, WhatsApp};
+use crate::supervision::{suffer, unavailable, Fault, Probe};
 
 const METRICS: ActorMetrics = ActorMetrics::new("media_download");
 
@@ -48,6 +49,7 @@ pub struct MediaDownload {
     store: Arc<dyn MediaStore>,
     location: MediaLocation,
     max_bytes: u64,
+    probe: Arc<Probe>,
 }
 
 impl MediaDownload {
@@ -56,8 +58,10 @@ impl MediaDownload {
         store: Arc<dyn MediaStore>,
         location: MediaLocation,
         max_bytes: u64,
+        probe: Arc<Probe>,
     ) -> Self {
         Self {
+            probe,
             whatsapp,
             store,
             location,
@@ -75,9 +79,12 @@ impl Actor for MediaDownload {
     }
 }
 
-impl Supervised for MediaDownload {
-    fn restarting(&mut self, _: &mut Self::Context) {
-        METRICS.restarted();
+impl Handler<Fault> for MediaDownload {
+    type Result = ();
+
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
     }
 }
 
@@ -87,7 +94,7 @@ impl Handler<Download> for MediaDownload {
     fn handle(&mut self, req: Download, _: &mut Self::Context) -> Self::Result {
         let (whatsapp, store) = (self.whatsapp.clone(), self.store.clone());
         let (location, max) = (self.location.clone(), self.max_bytes);
-        Box::pin(async move {
+        let work = async move {
             let started = Instant::now();
             let result = async {
                 let info = whatsapp
@@ -126,6 +133,12 @@ impl Handler<Download> for MediaDownload {
                 }
             }
             result
-        })
+        };
+        Box::pin(self.probe.track(work, || {
+            Err(DownloadError::Port(unavailable(
+                "media_download",
+                "restarted while the download ran",
+            )))
+        }))
     }
 }

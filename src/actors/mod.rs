@@ -1,31 +1,33 @@
 //! The actor graph, one actor per file:
 //!
 //! ```text
-//! SQS(in)  -> InboundIntake      -> Supervisor (registry) -> Conversation[wa_id] -> ConnectUpload
-//! SQS(out) -> ConnectEventIntake -> Supervisor (registry) -> Conversation[wa_id] -> WhatsAppSend
+//! SQS(in)  [-> Regroup -> SQS FIFO] -> InboundIntake      -> Supervisor (registry) -> Conversation[wa_id] -> ConnectUpload
+//! SQS(out) [-> Regroup -> SQS FIFO] -> ConnectEventIntake -> Supervisor (registry) -> Conversation[wa_id] -> WhatsAppSend
 //! ```
 //!
 //! Intakes own queue messages and delete them only when every piece of work in them has
 //! reported an [`Outcome`]. Conversations are the unit of ordering: one step in flight per
-//! customer. ConnectUpload and WhatsAppSend are shared executors that run many customers'
-//! calls concurrently.
+//! customer, retried in place under the one retry policy (`delivery::retry`).
+//! ConnectUpload, WhatsAppSend, MediaDownload and the TranscoderPool are shared executors
+//! that run many customers' calls concurrently; the Supervisor restarts any of them that
+//! dies or gets stuck, behind stable [`crate::supervision::Slot`]s.
 
 pub mod connect_event_intake;
 pub mod connect_upload;
 pub mod conversation;
 pub mod inbound_intake;
 pub mod media_download;
-mod media_flow;
-mod poller;
-mod settle;
+pub mod regroup;
 pub mod supervisor;
 pub mod transcoder_pool;
 pub mod whatsapp_send;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::delivery::gate::Direction;
+use crate::delivery::Arrival;
 use crate::domain::{ChatItem, CustomerMessage};
 use crate::ports::Session;
 
@@ -74,33 +76,52 @@ pub enum Work {
     /// A customer's WhatsApp message, to the agent.
     Inbound {
         message: Box<CustomerMessage>,
-        queued_at: Option<SystemTime>,
+        arrival: Arrival,
         reply: Reply,
     },
     /// An agent's chat item, to the customer.
     Outbound {
         item: Box<ChatItem>,
         session: Box<Session>,
-        queued_at: Option<SystemTime>,
+        arrival: Arrival,
         reply: Reply,
     },
-    /// The chat with this contact id ended: forget it.
-    SessionEnded { contact_id: String, reply: Reply },
+    /// The chat with this contact id ended: forget it. `id` is the chat item that said so.
+    SessionEnded {
+        contact_id: String,
+        id: String,
+        reply: Reply,
+    },
 }
 
 impl Work {
-    /// Answers the work without doing it (e.g. the conversation's mailbox is full).
-    pub fn refuse(self, outcome: Outcome) {
-        let reply = match self {
+    /// The id that orders this work among the customer's (wamid, chat item id).
+    pub fn id(&self) -> &str {
+        match self {
+            Work::Inbound { message, .. } => &message.wamid,
+            Work::Outbound { item, .. } => &item.id,
+            Work::SessionEnded { id, .. } => id,
+        }
+    }
+
+    pub fn direction(&self) -> Direction {
+        match self {
+            Work::Inbound { .. } => Direction::Inbound,
+            Work::Outbound { .. } | Work::SessionEnded { .. } => Direction::Outbound,
+        }
+    }
+
+    /// Where the work's outcome goes.
+    pub fn into_reply(self) -> Reply {
+        match self {
             Work::Inbound { reply, .. }
             | Work::Outbound { reply, .. }
             | Work::SessionEnded { reply, .. } => reply,
-        };
-        let _ = reply.send(outcome);
+        }
     }
-}
 
-/// Backoff for redelivery: grows with the receive count, capped at five minutes.
-pub fn backoff(receive_count: u32) -> Duration {
-    Duration::from_secs(2u64.saturating_pow(receive_count.min(9)).min(300))
+    /// Answers the work without doing it (e.g. the conversation's mailbox is full).
+    pub fn refuse(self, outcome: Outcome) {
+        let _ = self.into_reply().send(outcome);
+    }
 }

@@ -36,6 +36,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::media::transcode::{self, InputFormat, Profile};
 use crate::metrics::{self as m, ActorMetrics};
+use crate::supervision::{suffer, Fault, Probe};
 
 pub const METRICS: ActorMetrics = ActorMetrics::new("transcoder_pool");
 
@@ -210,12 +211,19 @@ pub struct TranscoderPool {
     restarts: u64,
     completed: u64,
     failed: u64,
+    probe: Arc<Probe>,
 }
 
 impl TranscoderPool {
-    pub fn new(mut config: TranscoderConfig) -> Self {
+    pub fn new(config: TranscoderConfig) -> Self {
+        Self::with_probe(config, Probe::new("transcoder_pool"))
+    }
+
+    /// A pool whose progress `probe` reports to the supervisor.
+    pub fn with_probe(mut config: TranscoderConfig, probe: Arc<Probe>) -> Self {
         config.workers = config.workers.max(1);
         Self {
+            probe,
             slots: Arc::new(Semaphore::new(config.workers)),
             config,
             warm: VecDeque::new(),
@@ -430,14 +438,12 @@ impl Actor for TranscoderPool {
     }
 }
 
-impl Supervised for TranscoderPool {
-    fn restarting(&mut self, _: &mut Self::Context) {
-        METRICS.restarted();
-        // The old context's futures (queued jobs included) are gone; running job tasks
-        // keep their slots until their children end.
-        self.warm.clear();
-        self.queued = 0;
-        self.busy = 0;
+impl Handler<Fault> for TranscoderPool {
+    type Result = ();
+
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
     }
 }
 
@@ -456,7 +462,11 @@ impl Handler<Transcode> for TranscoderPool {
             }
         };
         let queued = turn.queued();
+        let busy = self.probe.busy();
+        // Waiting for a worker is backpressure, not being stuck.
+        let waiting = queued.then(|| self.probe.waiting());
         let run = fut::wrap_future::<_, Self>(turn.wait()).then(move |permit, act, _| {
+            drop(waiting);
             if queued {
                 act.queued = act.queued.saturating_sub(1);
             }
@@ -470,6 +480,7 @@ impl Handler<Transcode> for TranscoderPool {
             })
         });
         Box::pin(run.map(move |end, act, _| {
+            drop(busy);
             let result = match end {
                 Some((result, ran)) => {
                     act.finish(profile, &result, ran);

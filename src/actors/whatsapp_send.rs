@@ -12,6 +12,7 @@ use actix::prelude::*;
 use crate::domain::{mark_read, reaction};
 use crate::metrics::ActorMetrics;
 use crate::ports::{PortError, WhatsApp};
+use crate::supervision::{suffer, unavailable, Fault, Probe};
 
 const METRICS: ActorMetrics = ActorMetrics::new("whatsapp_send");
 
@@ -40,11 +41,13 @@ pub struct WhatsAppSend {
     interval: Duration,
     /// Next free send slot per business number.
     next_slot: HashMap<String, Instant>,
+    probe: Arc<Probe>,
 }
 
 impl WhatsAppSend {
-    pub fn new(whatsapp: Arc<dyn WhatsApp>, rate_per_sec: u32) -> Self {
+    pub fn new(whatsapp: Arc<dyn WhatsApp>, rate_per_sec: u32, probe: Arc<Probe>) -> Self {
         Self {
+            probe,
             whatsapp,
             interval: Duration::from_secs(1) / rate_per_sec.max(1),
             next_slot: HashMap::new(),
@@ -70,8 +73,13 @@ impl WhatsAppSend {
     ) -> impl std::future::Future<Output = Result<String, PortError>> + 'static {
         let at = self.reserve(&system_number);
         let whatsapp = self.whatsapp.clone();
+        let probe = self.probe.clone();
         async move {
-            tokio::time::sleep_until(at.into()).await;
+            {
+                // Pacing is a deliberate wait, not a stuck sender.
+                let _waiting = probe.waiting();
+                tokio::time::sleep_until(at.into()).await;
+            }
             let started = Instant::now();
             let result = whatsapp.send(&system_number, &body).await;
             METRICS.finished(&result, started);
@@ -89,9 +97,12 @@ impl Actor for WhatsAppSend {
     }
 }
 
-impl Supervised for WhatsAppSend {
-    fn restarting(&mut self, _: &mut Self::Context) {
-        METRICS.restarted();
+impl Handler<Fault> for WhatsAppSend {
+    type Result = ();
+
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
     }
 }
 
@@ -99,7 +110,10 @@ impl Handler<SendWhatsApp> for WhatsAppSend {
     type Result = ResponseFuture<Result<String, PortError>>;
 
     fn handle(&mut self, msg: SendWhatsApp, _: &mut Self::Context) -> Self::Result {
-        Box::pin(self.paced_send(msg.system_number, msg.body))
+        let send = self.paced_send(msg.system_number, msg.body);
+        Box::pin(self.probe.track(send, || {
+            Err(unavailable("whatsapp_send", "restarted while the send ran"))
+        }))
     }
 }
 
@@ -116,7 +130,7 @@ impl Handler<Acknowledge> for WhatsAppSend {
                 reaction(&ack.customer_id, &ack.wamid, emoji),
             )
         });
-        Box::pin(async move {
+        let work = async move {
             // Concurrent: neither waits for the other, and the agent waits for neither.
             let (read, react) = futures::join!(
                 async {
@@ -135,6 +149,7 @@ impl Handler<Acknowledge> for WhatsAppSend {
             for e in [read.err(), react.err()].into_iter().flatten() {
                 tracing::warn!(wamid = %ack.wamid, error = %e, "acknowledgement to the customer failed");
             }
-        })
+        };
+        Box::pin(self.probe.track(work, || ()))
     }
 }

@@ -13,7 +13,9 @@
 //! * `ids`: idempotency tokens and dedupe keys.
 
 pub mod attachment;
+pub mod chat;
 pub mod connect_item;
+pub mod content_check;
 pub mod envelope;
 pub mod error;
 pub mod eum;
@@ -31,6 +33,7 @@ pub use attachment::{
     AttachmentRules, Conversion, Refusal, UploadPlan, CONNECT_DEFAULT_EXTENSIONS,
     CONNECT_DEFAULT_MAX_BYTES,
 };
+pub use chat::{Customer, FileUpload, Piece, OPENING_TEXT_FOR_FILE};
 pub use connect_item::{
     content_types, decode_chat_item, roles, visibility, AttachmentRef, ChatItem, ItemType,
     ATTACHMENT_APPROVED,

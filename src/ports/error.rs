@@ -14,6 +14,9 @@ pub enum ErrorKind {
     Invalid,
     /// The addressed resource does not exist.
     NotFound,
+    /// A conditional write lost to another writer (a claim taken, a record changed):
+    /// read again and decide afresh.
+    Conflict,
     /// Anything else (misconfiguration, permissions, unknown errors).
     Other,
 }
@@ -27,6 +30,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => "access_denied",
             ErrorKind::Invalid => "invalid",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Other => "other",
         }
     }
@@ -54,6 +58,13 @@ pub struct PortError {
 }
 
 impl PortError {
+    /// Whether the call may have taken effect although it failed (an answer lost to a
+    /// timeout or a reset, a 5xx after the request was read), as opposed to a refusal
+    /// that certainly changed nothing (throttling, a bad request).
+    pub fn may_have_taken_effect(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+
     pub fn new(
         kind: ErrorKind,
         service: &'static str,

@@ -13,6 +13,6 @@ mod whatsapp;
 pub use connect::{AttachmentUpload, ConnectChat, NewChatRequest, StartedChat};
 pub use error::{ErrorKind, PortError, PortResult};
 pub use media::MediaStore;
-pub use queue::{ChatStreamSink, InboundSink, Queue, QueueMessage};
-pub use store::{DedupeStore, Session, SessionStore, CHANNEL_WHATSAPP};
+pub use queue::{ChatStreamSink, InboundSink, OutgoingMessage, Queue, QueueInfo, QueueMessage};
+pub use store::{Claim, DedupeStore, Session, SessionStore, CHANNEL_WHATSAPP, ENDED_SESSION_KEEP};
 pub use whatsapp::{MediaInfo, WhatsApp};

@@ -23,6 +23,9 @@ pub struct Session {
     pub name: String,
     /// TTL attribute `date`: epoch seconds after which the item may be deleted.
     pub expires_at: i64,
+    /// The chat ended: the session is kept a while so that agent messages still in flight
+    /// reach the customer, but it is no longer the customer's live chat.
+    pub ended: bool,
 }
 
 // Tokens are credentials: keep them out of every Debug print and so out of logs.
@@ -33,18 +36,51 @@ impl std::fmt::Debug for Session {
             .field("channel", &self.channel)
             .field("system_number", &self.system_number)
             .field("expires_at", &self.expires_at)
+            .field("ended", &self.ended)
             .finish_non_exhaustive()
     }
 }
 
+/// How long an ended session is kept for agent messages still in flight.
+pub const ENDED_SESSION_KEEP: Duration = Duration::from_secs(3600);
+
+/// The answer to [`SessionStore::claim_chat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller may start the customer's chat (and store it with `create`).
+    Granted,
+    /// Another chat is live, or another caller is starting one: look it up again later.
+    Taken,
+}
+
 /// The session table: one item per chat, found by contact (outbound) or customer (inbound).
+///
+/// One chat per customer is enforced here, not only by the callers' ordering: starting a
+/// chat needs a claim ([`SessionStore::claim_chat`]), granted only while the customer has
+/// no live chat (or the caller names the dead one it replaces) and no one else holds an
+/// unexpired claim; the chat is stored with [`SessionStore::create`] only if the claim is
+/// still the caller's.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// The newest unexpired session of this customer on the WhatsApp channel.
+    /// The customer's live chat on the WhatsApp channel: unexpired and not ended.
     async fn find_by_customer(&self, customer_id: &str) -> PortResult<Option<Session>>;
+    /// A chat by contact id, ended ones included (see [`Session::ended`]).
     async fn find_by_contact(&self, contact_id: &str) -> PortResult<Option<Session>>;
-    async fn put(&self, session: &Session) -> PortResult<()>;
-    async fn delete(&self, contact_id: &str) -> PortResult<()>;
+    /// Claims the right to start the customer's next chat for `ttl`. `replacing` names the
+    /// chat the caller found dead (a renewal); None for a customer with no chat.
+    async fn claim_chat(
+        &self,
+        customer_id: &str,
+        replacing: Option<&str>,
+        claimant: &str,
+        ttl: Duration,
+    ) -> PortResult<Claim>;
+    /// Stores a chat started under the caller's claim and makes it the customer's live
+    /// chat. Fails (`ErrorKind::Conflict`) if the claim is no longer the caller's.
+    async fn create(&self, session: &Session, claimant: &str) -> PortResult<()>;
+    /// The chat ended: no longer the customer's live chat, kept for
+    /// [`ENDED_SESSION_KEEP`] for messages still in flight.
+    async fn end(&self, contact_id: &str) -> PortResult<()>;
     async fn ping(&self) -> PortResult<()>;
 }
 

@@ -8,6 +8,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::delivery::dependency::{self, CallResult};
 use crate::metrics as m;
 use crate::ports::{ErrorKind, PortError, PortResult};
 
@@ -33,6 +34,9 @@ pub fn kind_of_code(code: &str) -> ErrorKind {
         | "InvalidParameterException"
         | "InvalidRequestException"
         | "ConflictException" => ErrorKind::Invalid,
+        "ConditionalCheckFailedException"
+        | "TransactionCanceledException"
+        | "TransactionConflictException" => ErrorKind::Conflict,
         "ResourceNotFoundException"
         | "AWS.SimpleQueueService.NonExistentQueue"
         | "QueueDoesNotExist" => ErrorKind::NotFound,
@@ -86,11 +90,16 @@ where
 {
     let started = Instant::now();
     let result = call.await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(e) => classify(e).0.as_str(),
-    };
+    let kind = result.as_ref().err().map(|e| classify(e).0);
+    let outcome = kind.map_or("ok", ErrorKind::as_str);
     m::aws_call(service, operation, outcome, started.elapsed());
+    dependency::record(
+        service,
+        match kind {
+            Some(k) if k.is_retryable() => CallResult::Unavailable,
+            _ => CallResult::Answered,
+        },
+    );
     result.map_err(|e| {
         let (kind, message) = classify(&e);
         PortError::new(kind, service, operation, message)

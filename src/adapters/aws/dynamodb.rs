@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 use super::call::observe;
-use crate::ports::{DedupeStore, PortResult, Session, SessionStore, CHANNEL_WHATSAPP};
+use crate::ports::{
+    Claim, DedupeStore, ErrorKind, PortError, PortResult, Session, SessionStore, CHANNEL_WHATSAPP,
+    ENDED_SESSION_KEEP,
+};
 
 const SERVICE: &str = "dynamodb";
 pub const CUSTOMER_INDEX: &str = "customerId-index";
@@ -49,7 +52,16 @@ fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
             "date".into(),
             AttributeValue::N(session.expires_at.to_string()),
         ),
+        ("ended".into(), AttributeValue::Bool(session.ended)),
     ])
+}
+
+/// The customer's pointer item, in the session table under a key no contact id can
+/// take. It has no `customerId` attribute, so the customer index does not list it.
+/// Attributes: `active` (the live chat's contact id), `activeExpires`, `claimant`,
+/// `claimExpires`, and the TTL `date`.
+fn pointer_key(customer_id: &str) -> AttributeValue {
+    s(&format!("customer#{CHANNEL_WHATSAPP}#{customer_id}"))
 }
 
 fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
@@ -62,6 +74,11 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
         system_number: get_s(item, "systemNumber"),
         name: get_s(item, "name"),
         expires_at: get_n(item, "date"),
+        ended: item
+            .get("ended")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     }
 }
 
@@ -99,7 +116,7 @@ impl SessionStore for DynamoSessionStore {
             .items()
             .iter()
             .map(from_item)
-            .filter(|s| s.expires_at > now && !s.connection_token.is_empty())
+            .filter(|s| s.expires_at > now && !s.ended && !s.connection_token.is_empty())
             .max_by_key(|s| s.expires_at))
     }
 
@@ -118,32 +135,152 @@ impl SessionStore for DynamoSessionStore {
         Ok(out.item().map(from_item))
     }
 
-    async fn put(&self, session: &Session) -> PortResult<()> {
-        observe(
+    async fn claim_chat(
+        &self,
+        customer_id: &str,
+        replacing: Option<&str>,
+        claimant: &str,
+        ttl: Duration,
+    ) -> PortResult<Claim> {
+        let now = now_secs();
+        // Free to claim: no other unexpired claim, and no live chat other than the one
+        // the caller found dead.
+        let mut condition = String::from(
+            "(attribute_not_exists(claimant) OR claimExpires < :now OR claimant = :me) AND \
+             (attribute_not_exists(active) OR activeExpires < :now",
+        );
+        let mut call = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("contactId", pointer_key(customer_id))
+            .update_expression("SET claimant = :me, claimExpires = :exp, #date = :keep")
+            .expression_attribute_names("#date", "date")
+            .expression_attribute_values(":me", s(claimant))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":exp",
+                AttributeValue::N((now + ttl.as_secs() as i64).to_string()),
+            )
+            // The pointer outlives any chat it names (the longest chat is 7 days).
+            .expression_attribute_values(
+                ":keep",
+                AttributeValue::N((now + 8 * 24 * 3600).to_string()),
+            );
+        if let Some(dead) = replacing {
+            condition.push_str(" OR active = :dead");
+            call = call.expression_attribute_values(":dead", s(dead));
+        }
+        condition.push(')');
+        match observe(
             SERVICE,
-            "PutItem",
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(to_item(session)))
-                .send(),
+            "UpdateItem",
+            call.condition_expression(condition).send(),
         )
         .await
-        .map(|_| ())
+        {
+            Ok(_) => Ok(Claim::Granted),
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(Claim::Taken),
+            Err(e) => Err(e),
+        }
     }
 
-    async fn delete(&self, contact_id: &str) -> PortResult<()> {
+    async fn create(&self, session: &Session, claimant: &str) -> PortResult<()> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(session)))
+            .build()
+            .map_err(|e| {
+                PortError::new(
+                    ErrorKind::Invalid,
+                    SERVICE,
+                    "TransactWriteItems",
+                    e.to_string(),
+                )
+            })?;
+        let point = Update::builder()
+            .table_name(&self.table)
+            .key("contactId", pointer_key(&session.customer_id))
+            .update_expression(
+                "SET active = :cid, activeExpires = :exp REMOVE claimant, claimExpires",
+            )
+            .condition_expression("claimant = :me")
+            .expression_attribute_values(":cid", s(&session.contact_id))
+            .expression_attribute_values(":exp", AttributeValue::N(session.expires_at.to_string()))
+            .expression_attribute_values(":me", s(claimant))
+            .build()
+            .map_err(|e| {
+                PortError::new(
+                    ErrorKind::Invalid,
+                    SERVICE,
+                    "TransactWriteItems",
+                    e.to_string(),
+                )
+            })?;
         observe(
             SERVICE,
-            "DeleteItem",
+            "TransactWriteItems",
             self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("contactId", s(contact_id))
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(TransactWriteItem::builder().update(point).build())
                 .send(),
         )
         .await
         .map(|_| ())
+        .map_err(|mut e| {
+            if e.kind == ErrorKind::Conflict {
+                e.message = format!("claim to start the customer's chat lost: {}", e.message);
+            }
+            e
+        })
+    }
+
+    async fn end(&self, contact_id: &str) -> PortResult<()> {
+        let keep_until = now_secs() + ENDED_SESSION_KEEP.as_secs() as i64;
+        let out = observe(
+            SERVICE,
+            "UpdateItem",
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("contactId", s(contact_id))
+                .update_expression("SET ended = :t, #date = :keep")
+                .condition_expression("attribute_exists(contactId)")
+                .expression_attribute_names("#date", "date")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":keep", AttributeValue::N(keep_until.to_string()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send(),
+        )
+        .await;
+        let session = match out {
+            Ok(out) => out.attributes().map(from_item),
+            // Unknown contact: nothing to end.
+            Err(e) if e.kind == ErrorKind::Conflict => None,
+            Err(e) => return Err(e),
+        };
+        let Some(session) = session else {
+            return Ok(());
+        };
+        // The customer has no live chat any more (unless a newer one took its place).
+        let cleared = observe(
+            SERVICE,
+            "UpdateItem",
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("contactId", pointer_key(&session.customer_id))
+                .update_expression("REMOVE active, activeExpires")
+                .condition_expression("active = :cid")
+                .expression_attribute_values(":cid", s(contact_id))
+                .send(),
+        )
+        .await;
+        match cleared {
+            Err(e) if e.kind != ErrorKind::Conflict => Err(e),
+            _ => Ok(()),
+        }
     }
 
     async fn ping(&self) -> PortResult<()> {
@@ -220,6 +357,7 @@ mod tests {
             system_number: "phone-number-id-abc".into(),
             name: "Ana".into(),
             expires_at: 1_900_000_000,
+            ended: false,
         };
         let item = to_item(&session);
         for key in [

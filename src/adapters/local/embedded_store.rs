@@ -11,12 +11,15 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{
-    DedupeStore, ErrorKind, PortError, PortResult, Session, SessionStore, CHANNEL_WHATSAPP,
+    Claim, DedupeStore, ErrorKind, PortError, PortResult, Session, SessionStore, CHANNEL_WHATSAPP,
+    ENDED_SESSION_KEEP,
 };
 
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
-/// customer id -> contact id of the customer's newest session.
+/// customer id -> contact id of the customer's live chat.
 const BY_CUSTOMER: TableDefinition<&str, &str> = TableDefinition::new("sessions_by_customer");
+/// customer id -> (claimant, claim expiry in unix seconds), see `SessionStore::claim_chat`.
+const CLAIMS: TableDefinition<&str, (&str, i64)> = TableDefinition::new("chat_claims");
 /// dedupe key -> expiry (unix seconds).
 const DONE: TableDefinition<&str, i64> = TableDefinition::new("done");
 
@@ -32,6 +35,8 @@ struct StoredSession {
     system_number: String,
     name: String,
     expires_at: i64,
+    #[serde(default)]
+    ended: bool,
 }
 
 impl From<&Session> for StoredSession {
@@ -45,6 +50,7 @@ impl From<&Session> for StoredSession {
             system_number: s.system_number.clone(),
             name: s.name.clone(),
             expires_at: s.expires_at,
+            ended: s.ended,
         }
     }
 }
@@ -60,6 +66,7 @@ impl From<StoredSession> for Session {
             system_number: s.system_number,
             name: s.name,
             expires_at: s.expires_at,
+            ended: s.ended,
         }
     }
 }
@@ -82,6 +89,7 @@ impl EmbeddedStore {
         {
             tx.open_table(SESSIONS).map_err(|e| err(e.to_string()))?;
             tx.open_table(BY_CUSTOMER).map_err(|e| err(e.to_string()))?;
+            tx.open_table(CLAIMS).map_err(|e| err(e.to_string()))?;
             tx.open_table(DONE).map_err(|e| err(e.to_string()))?;
         }
         tx.commit().map_err(|e| err(e.to_string()))?;
@@ -132,7 +140,7 @@ impl SessionStore for EmbeddedStore {
                 }
             };
             Ok(read_session(db, &contact_id)?
-                .filter(|s| s.expires_at > now_secs() && s.channel == CHANNEL_WHATSAPP))
+                .filter(|s| s.expires_at > now_secs() && !s.ended && s.channel == CHANNEL_WHATSAPP))
         })
         .await
     }
@@ -143,39 +151,136 @@ impl SessionStore for EmbeddedStore {
             .await
     }
 
-    async fn put(&self, session: &Session) -> PortResult<()> {
-        let stored = StoredSession::from(session);
-        self.blocking("Put", move |db| {
-            let bytes = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
+    async fn claim_chat(
+        &self,
+        customer_id: &str,
+        replacing: Option<&str>,
+        claimant: &str,
+        ttl: Duration,
+    ) -> PortResult<Claim> {
+        let (customer_id, replacing, claimant) = (
+            customer_id.to_string(),
+            replacing.map(str::to_string),
+            claimant.to_string(),
+        );
+        self.blocking("ClaimChat", move |db| {
+            let now = now_secs();
             let tx = db.begin_write().map_err(|e| e.to_string())?;
-            {
-                let mut sessions = tx.open_table(SESSIONS).map_err(|e| e.to_string())?;
-                sessions
-                    .insert(stored.contact_id.as_str(), bytes.as_slice())
-                    .map_err(|e| e.to_string())?;
-                let mut index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
-                index
-                    .insert(stored.customer_id.as_str(), stored.contact_id.as_str())
-                    .map_err(|e| e.to_string())?;
-            }
-            tx.commit().map_err(|e| e.to_string())
+            let granted = {
+                let index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
+                let live = match index.get(customer_id.as_str()).map_err(|e| e.to_string())? {
+                    Some(contact) => {
+                        let contact = contact.value().to_string();
+                        let session = {
+                            let sessions = tx.open_table(SESSIONS).map_err(|e| e.to_string())?;
+                            let bytes = sessions
+                                .get(contact.as_str())
+                                .map_err(|e| e.to_string())?
+                                .map(|b| b.value().to_vec());
+                            bytes
+                                .map(|b| serde_json::from_slice::<StoredSession>(&b))
+                                .transpose()
+                                .map_err(|e| e.to_string())?
+                        };
+                        session
+                            .filter(|s| s.expires_at > now && !s.ended)
+                            .is_some_and(|_| replacing.as_deref() != Some(contact.as_str()))
+                    }
+                    None => false,
+                };
+                let mut claims = tx.open_table(CLAIMS).map_err(|e| e.to_string())?;
+                let held_by_other = claims
+                    .get(customer_id.as_str())
+                    .map_err(|e| e.to_string())?
+                    .is_some_and(|c| {
+                        let (holder, expires) = c.value();
+                        holder != claimant && expires >= now
+                    });
+                let granted = !live && !held_by_other;
+                if granted {
+                    claims
+                        .insert(
+                            customer_id.as_str(),
+                            (claimant.as_str(), now + ttl.as_secs() as i64),
+                        )
+                        .map_err(|e| e.to_string())?;
+                }
+                granted
+            };
+            tx.commit().map_err(|e| e.to_string())?;
+            Ok(if granted {
+                Claim::Granted
+            } else {
+                Claim::Taken
+            })
         })
         .await
     }
 
-    async fn delete(&self, contact_id: &str) -> PortResult<()> {
+    async fn create(&self, session: &Session, claimant: &str) -> PortResult<()> {
+        let stored = StoredSession::from(session);
+        let claimant = claimant.to_string();
+        let lost = self
+            .blocking("Create", move |db| {
+                let bytes = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
+                let tx = db.begin_write().map_err(|e| e.to_string())?;
+                {
+                    let mut claims = tx.open_table(CLAIMS).map_err(|e| e.to_string())?;
+                    let mine = claims
+                        .get(stored.customer_id.as_str())
+                        .map_err(|e| e.to_string())?
+                        .is_some_and(|c| c.value().0 == claimant);
+                    if !mine {
+                        return Ok(true);
+                    }
+                    claims
+                        .remove(stored.customer_id.as_str())
+                        .map_err(|e| e.to_string())?;
+                    let mut sessions = tx.open_table(SESSIONS).map_err(|e| e.to_string())?;
+                    sessions
+                        .insert(stored.contact_id.as_str(), bytes.as_slice())
+                        .map_err(|e| e.to_string())?;
+                    let mut index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
+                    index
+                        .insert(stored.customer_id.as_str(), stored.contact_id.as_str())
+                        .map_err(|e| e.to_string())?;
+                }
+                tx.commit().map_err(|e| e.to_string())?;
+                Ok(false)
+            })
+            .await?;
+        if lost {
+            return Err(PortError::new(
+                ErrorKind::Conflict,
+                SERVICE,
+                "Create",
+                "claim to start the customer's chat lost",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn end(&self, contact_id: &str) -> PortResult<()> {
         let contact_id = contact_id.to_string();
-        self.blocking("Delete", move |db| {
+        self.blocking("End", move |db| {
             let tx = db.begin_write().map_err(|e| e.to_string())?;
             {
                 let mut sessions = tx.open_table(SESSIONS).map_err(|e| e.to_string())?;
-                let removed = sessions
-                    .remove(contact_id.as_str())
+                let current = sessions
+                    .get(contact_id.as_str())
                     .map_err(|e| e.to_string())?
                     .map(|v| v.value().to_vec());
-                if let Some(bytes) = removed {
-                    let stored: StoredSession =
+                if let Some(bytes) = current {
+                    let mut stored: StoredSession =
                         serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                    stored.ended = true;
+                    stored.expires_at = stored
+                        .expires_at
+                        .min(now_secs() + ENDED_SESSION_KEEP.as_secs() as i64);
+                    let bytes = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
+                    sessions
+                        .insert(contact_id.as_str(), bytes.as_slice())
+                        .map_err(|e| e.to_string())?;
                     let mut index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
                     let points_here = index
                         .get(stored.customer_id.as_str())
@@ -242,27 +347,37 @@ mod tests {
             system_number: "phone-number-id-x".into(),
             name: "Ana".into(),
             expires_at: now_secs() + 3600,
+            ended: false,
         }
     }
 
+    async fn start(store: &EmbeddedStore, contact: &str, replacing: Option<&str>) {
+        let ttl = Duration::from_secs(30);
+        assert_eq!(
+            store.claim_chat("549", replacing, "me", ttl).await.unwrap(),
+            Claim::Granted
+        );
+        store.create(&session(contact, "549"), "me").await.unwrap();
+    }
+
     #[tokio::test]
-    async fn sessions_survive_reopen_and_newest_wins() {
+    async fn sessions_survive_reopen_and_one_chat_is_live() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
         {
             let store = EmbeddedStore::open(&path).unwrap();
-            store.put(&session("c1", "549")).await.unwrap();
-            store.put(&session("c2", "549")).await.unwrap();
+            start(&store, "c1", None).await;
         }
         let store = EmbeddedStore::open(&path).unwrap();
         let found = store.find_by_customer("549").await.unwrap().unwrap();
-        assert_eq!(found.contact_id, "c2");
-        assert!(store.find_by_contact("c1").await.unwrap().is_some());
-        store.delete("c2").await.unwrap();
-        assert!(store.find_by_customer("549").await.unwrap().is_none());
-        // Deleting an older session must not unlink the customer's newer one.
-        store.put(&session("c3", "549")).await.unwrap();
-        store.delete("c1").await.unwrap();
+        assert_eq!(found.contact_id, "c1");
+        // A second chat needs the live one to be named as replaced.
+        let ttl = Duration::from_secs(30);
+        assert_eq!(
+            store.claim_chat("549", None, "other", ttl).await.unwrap(),
+            Claim::Taken
+        );
+        start(&store, "c2", Some("c1")).await;
         assert_eq!(
             store
                 .find_by_customer("549")
@@ -270,7 +385,42 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .contact_id,
-            "c3"
+            "c2"
+        );
+        // Ending an older chat must not unlink the customer's newer one.
+        store.end("c1").await.unwrap();
+        assert!(store.find_by_customer("549").await.unwrap().is_some());
+        store.end("c2").await.unwrap();
+        assert!(store.find_by_customer("549").await.unwrap().is_none());
+        // An ended chat is still found by its contact, marked ended.
+        assert!(store.find_by_contact("c2").await.unwrap().unwrap().ended);
+    }
+
+    #[tokio::test]
+    async fn a_lost_claim_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("c.redb")).unwrap();
+        let short = Duration::ZERO;
+        assert_eq!(
+            store.claim_chat("549", None, "slow", short).await.unwrap(),
+            Claim::Granted
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // The slow claim expired: another replica claims and starts the chat.
+        start(&store, "fast", None).await;
+        let err = store
+            .create(&session("slow-chat", "549"), "slow")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict);
+        assert_eq!(
+            store
+                .find_by_customer("549")
+                .await
+                .unwrap()
+                .unwrap()
+                .contact_id,
+            "fast"
         );
     }
 

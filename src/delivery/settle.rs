@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use metrics::counter;
 
-use super::Outcome;
+use crate::actors::Outcome;
 use crate::metrics as m;
 use crate::ports::{Queue, QueueMessage};
 
@@ -62,7 +62,7 @@ pub async fn apply(
         Settlement::RetryAfter(after, reason) => {
             tracing::warn!(queue = queue_name, sqs_message_id = %msg.id, receive_count = msg.receive_count,
                 retry_in_secs = after.as_secs(), %reason, "work not done, message left in the queue");
-            queue.retry_later(&msg.receipt, after).await
+            queue.set_visibility(&msg.receipt, after).await
         }
         Settlement::DeadLetter(reason) => {
             tracing::error!(queue = queue_name, sqs_message_id = %msg.id, %reason, "dead-lettering message");
@@ -72,7 +72,7 @@ pub async fn apply(
             } else {
                 // The queue's own redrive policy will still move it after maxReceiveCount.
                 let _ = queue
-                    .retry_later(&msg.receipt, Duration::from_secs(60))
+                    .set_visibility(&msg.receipt, Duration::from_secs(60))
                     .await;
             }
             result

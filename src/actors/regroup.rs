@@ -1,0 +1,277 @@
+//! Regroup: the first stage of each direction when per-customer order must hold across
+//! replicas. It long-polls the standard queue SNS delivers to, splits each message into
+//! one FIFO message per customer event (`delivery::regroup`), sends them to the FIFO queue
+//! grouped by customer and deduplicated by event id, and deletes the original once the
+//! FIFO queue has them. SQS then hands each customer's group to one consumer at a time, in
+//! order, whichever replica polls: that is the guarantee, not a protocol of our own.
+//!
+//! Chat items are grouped by the customer of their chat, found through the session table
+//! (cached: a contact id always belongs to the same customer).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use metrics::counter;
+
+use super::Outcome;
+use crate::delivery::chat_items::{route_item, ItemRoute};
+use crate::delivery::poller::{InFlight, Poller};
+use crate::delivery::regroup::{customer_group, dedupe_id, split_inbound};
+use crate::delivery::retry::RetryPolicy;
+use crate::domain::{decode_chat_item, unwrap_sns};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::{self as m, ActorMetrics};
+use crate::ports::{OutgoingMessage, Queue, QueueMessage, SessionStore};
+use crate::supervision::{suffer, Fault, Probe};
+
+/// Contact ids remembered per process before the cache starts over (a few MB at most).
+const CACHE_LIMIT: usize = 100_000;
+/// SQS takes at most ten messages per batch.
+const SEND_BATCH: usize = 10;
+
+/// How a direction's messages become FIFO messages.
+pub enum Splitter {
+    /// EUM events: one FIFO message per customer message or status.
+    Inbound,
+    /// Connect chat items: one each, grouped by the customer of their chat.
+    Connect {
+        sessions: Arc<dyn SessionStore>,
+        /// contact id -> group id.
+        groups: Mutex<HashMap<String, String>>,
+    },
+}
+
+impl Splitter {
+    pub fn connect(sessions: Arc<dyn SessionStore>) -> Self {
+        Splitter::Connect {
+            sessions,
+            groups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn name(&self) -> (&'static str, ActorMetrics) {
+        match self {
+            Splitter::Inbound => ("inbound", ActorMetrics::new("inbound_regroup")),
+            Splitter::Connect { .. } => ("connect", ActorMetrics::new("connect_regroup")),
+        }
+    }
+
+    /// The FIFO messages for `msg`, or how to settle it without any.
+    async fn split(&self, msg: &QueueMessage) -> Result<Vec<OutgoingMessage>, Outcome> {
+        match self {
+            Splitter::Inbound => {
+                split_inbound(&msg.body).map_err(|e| Outcome::Reject { reason: e.reason() })
+            }
+            Splitter::Connect { sessions, groups } => {
+                let item = unwrap_sns(&msg.body)
+                    .and_then(|sns| decode_chat_item(&sns))
+                    .map_err(|e| Outcome::Reject { reason: e.reason() })?;
+                let cached = lock(groups).get(&item.contact_id).cloned();
+                let group = match cached {
+                    Some(group) if !item.ends_session() => group,
+                    _ => match route_item(sessions, &item, msg.receive_count).await {
+                        ItemRoute::Settle(outcome) => return Err(outcome),
+                        ItemRoute::Forward(s) | ItemRoute::EndSession(s) => {
+                            let group = customer_group(&s.system_number, &s.customer_id);
+                            let mut groups = lock(groups);
+                            if groups.len() >= CACHE_LIMIT {
+                                groups.clear();
+                            }
+                            groups.insert(item.contact_id.clone(), group.clone());
+                            group
+                        }
+                    },
+                };
+                Ok(vec![OutgoingMessage {
+                    body: msg.body.clone(),
+                    group: Some(group),
+                    dedupe_id: Some(dedupe_id("cx", &item.id)),
+                }])
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct Regroup {
+    poller: Arc<Poller>,
+    target: Arc<dyn Queue>,
+    splitter: Arc<Splitter>,
+    policy: RetryPolicy,
+    probe: Arc<Probe>,
+}
+
+impl Regroup {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: Arc<dyn Queue>,
+        target: Arc<dyn Queue>,
+        splitter: Splitter,
+        lifecycle: Arc<Lifecycle>,
+        max_in_flight: usize,
+        policy: RetryPolicy,
+        probe: Arc<Probe>,
+    ) -> Self {
+        let (queue_name, metrics) = splitter.name();
+        Self {
+            poller: Arc::new(Poller::new(
+                source,
+                queue_name,
+                lifecycle,
+                metrics,
+                max_in_flight,
+            )),
+            target,
+            splitter: Arc::new(splitter),
+            policy,
+            probe,
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Poll;
+
+impl Actor for Regroup {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.notify(Poll);
+    }
+}
+
+impl Handler<Fault> for Regroup {
+    type Result = ();
+
+    fn handle(&mut self, fault: Fault, ctx: &mut Self::Context) {
+        let probe = self.probe.clone();
+        suffer(fault, &probe, self, ctx);
+    }
+}
+
+/// Sends the FIFO messages of several queue messages in as few batches as possible, never
+/// splitting one queue message's messages across batches it could share; answers, per
+/// queue message, whether all of its FIFO messages were accepted.
+async fn forward(
+    target: &Arc<dyn Queue>,
+    pending: &[Vec<OutgoingMessage>],
+) -> Vec<Result<(), String>> {
+    let mut results = vec![Ok(()); pending.len()];
+    let mut start = 0;
+    while start < pending.len() {
+        // Fill one batch with whole queue messages (a message with more than ten
+        // entries goes alone, in several calls).
+        let mut end = start;
+        let mut size = 0;
+        while end < pending.len() && (end == start || size + pending[end].len() <= SEND_BATCH) {
+            size += pending[end].len();
+            end += 1;
+        }
+        let batch: Vec<OutgoingMessage> = pending[start..end].iter().flatten().cloned().collect();
+        if let Err(e) = target.send_batch(&batch).await {
+            for r in &mut results[start..end] {
+                *r = Err(e.to_string());
+            }
+        }
+        start = end;
+    }
+    results
+}
+
+impl Handler<Poll> for Regroup {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Poll, _: &mut Self::Context) -> Self::Result {
+        let poller = self.poller.clone();
+        let target = self.target.clone();
+        let splitter = self.splitter.clone();
+        let policy = self.policy.clone();
+        let probe = self.probe.clone();
+        let fut = async move {
+            let batch = {
+                let _waiting = probe.waiting();
+                poller.next_batch().await
+            };
+            let _busy = probe.busy();
+            let mut split: Vec<(QueueMessage, InFlight, Vec<OutgoingMessage>)> = Vec::new();
+            for (msg, guard) in batch {
+                match splitter.split(&msg).await {
+                    Ok(out) if out.is_empty() => {
+                        poller.settle_now(msg, guard, Outcome::Ignored("nothing to deliver"))
+                    }
+                    Ok(out) => split.push((msg, guard, out)),
+                    Err(outcome) => {
+                        if let Outcome::Reject { reason } = &outcome {
+                            poller.metrics.error("undecodable");
+                            tracing::error!(queue = poller.queue_name, sqs_message_id = %msg.id, %reason,
+                                "message cannot be decoded");
+                        }
+                        poller.settle_now(msg, guard, outcome)
+                    }
+                }
+            }
+            let pending: Vec<Vec<OutgoingMessage>> =
+                split.iter().map(|(_, _, out)| out.clone()).collect();
+            let results = forward(&target, &pending).await;
+            for ((msg, guard, out), result) in split.into_iter().zip(results) {
+                let outcome = match result {
+                    Ok(()) => {
+                        counter!(m::REGROUPED, "queue" => poller.queue_name)
+                            .increment(out.len() as u64);
+                        Outcome::Done
+                    }
+                    Err(reason) => {
+                        tracing::warn!(queue = poller.queue_name, sqs_message_id = %msg.id, %reason,
+                            "could not pass the message to its FIFO queue; it stays in the queue");
+                        Outcome::retry(reason, policy.backoff(msg.receive_count))
+                    }
+                };
+                poller.settle_now(msg, guard, outcome);
+            }
+        };
+        Box::pin(fut.into_actor(self).map(|_, _, ctx| ctx.notify(Poll)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::local::MemoryQueue;
+    use std::time::Duration;
+
+    fn entries(n: usize, tag: &str) -> Vec<OutgoingMessage> {
+        (0..n)
+            .map(|i| OutgoingMessage {
+                body: format!("{tag}{i}"),
+                group: Some("g".into()),
+                dedupe_id: Some(format!("{tag}{i}")),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn queue_messages_share_batches_and_all_arrive_in_order() {
+        let fifo: Arc<dyn Queue> = Arc::new(MemoryQueue::fifo("f", Duration::from_secs(30)));
+        let pending = vec![entries(3, "a"), entries(12, "b"), entries(4, "c")];
+        let results = forward(&fifo, &pending).await;
+        assert!(results.iter().all(Result::is_ok));
+        let mut bodies = Vec::new();
+        loop {
+            let got = fifo.receive(10, Duration::ZERO).await.unwrap();
+            if got.is_empty() {
+                break;
+            }
+            for m in got {
+                bodies.push(m.body.clone());
+                fifo.delete(&m.receipt).await.unwrap();
+            }
+        }
+        let expected: Vec<String> = pending.iter().flatten().map(|m| m.body.clone()).collect();
+        assert_eq!(bodies, expected);
+    }
+}

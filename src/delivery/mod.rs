@@ -1,0 +1,43 @@
+//! How queue messages become delivered work, and what happens when work fails: the
+//! plumbing both intakes and every conversation share.
+//!
+//! - [`poller`]: long-polls a queue within an in-flight budget, extends the visibility of
+//!   messages whose work is still running, and settles each message from its outcomes
+//!   ([`settle`]).
+//! - [`retry`]: the one retry policy (backoff, attempts, when to dead-letter).
+//! - [`dependency`]: whether a dependency is down for everyone (an outage) or failing
+//!   for one message.
+//! - [`gate`]: a customer's mailbox bound and the order rule for work handed back.
+//! - [`retrying`]: runs a step under the policy.
+
+pub mod chat_items;
+pub mod dependency;
+pub mod gate;
+pub mod poller;
+pub mod regroup;
+pub mod retry;
+pub mod retrying;
+pub mod settle;
+
+use std::time::SystemTime;
+
+/// Where a piece of work came from: what the retry policy and the latency metric need.
+#[derive(Debug, Clone, Default)]
+pub struct Arrival {
+    /// The queue's id of the message carrying the work (logs).
+    pub queue_message_id: String,
+    /// How many times that message has been received, this time included.
+    pub receive_count: u32,
+    /// When the queue accepted it (end-to-end latency starts here).
+    pub queued_at: Option<SystemTime>,
+}
+
+impl Arrival {
+    pub fn of(message: &crate::ports::QueueMessage) -> Self {
+        Self {
+            queue_message_id: message.id.clone(),
+            receive_count: message.receive_count,
+            queued_at: message.sent_at,
+        }
+    }
+}

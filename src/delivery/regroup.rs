@@ -1,0 +1,233 @@
+//! Regrouping: turning one standard-queue message into the FIFO messages of the
+//! per-customer stage (`actors::regroup`).
+//!
+//! An EUM event can batch several customers' messages and statuses; each becomes its own
+//! FIFO message, a copy of the event carrying just that one, grouped by customer (so SQS
+//! hands a customer's messages to one consumer at a time, in order) and deduplicated by its
+//! WhatsApp id. The split works on the JSON shape only: whatever it cannot split is passed
+//! on whole, and the conversation stage's decoder (the one place that judges payloads)
+//! dead-letters it with the reason.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{unwrap_sns, DecodeError};
+use crate::ports::OutgoingMessage;
+
+/// The group id of a customer of a business number: a hash, so no phone number appears in
+/// queue metadata (SQS allows 128 characters; this is 64).
+pub fn customer_group(business: &str, customer: &str) -> String {
+    hex_sha256(&[business, customer])
+}
+
+/// A FIFO deduplication id for an event id (wamid, Connect item id...).
+pub fn dedupe_id(kind: &str, id: &str) -> String {
+    hex_sha256(&[kind, id])
+}
+
+fn hex_sha256(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// One customer's share of an EUM event.
+struct Unit {
+    group: String,
+    dedupe: String,
+    timestamp: i64,
+    value: Map<String, Value>,
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Splits an inbound body (SNS envelope or raw EUM event) into one FIFO message per
+/// customer message or status, in Meta's timestamp order. An event with nothing to split
+/// (other webhook fields) gives none; one whose shape is not understood is passed on whole.
+pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
+    let sns = unwrap_sns(body)?;
+    let whole = |reason: &str| {
+        tracing::debug!(reason, "inbound event passed on unsplit");
+        Ok(vec![OutgoingMessage {
+            group: Some(dedupe_id("unsplit", &sns.message)),
+            dedupe_id: Some(dedupe_id("event", &sns.message)),
+            body: sns.message.clone(),
+        }])
+    };
+    let Ok(Value::Object(event)) = serde_json::from_str::<Value>(&sns.message) else {
+        return whole("event is not a JSON object");
+    };
+    let Some(Ok(Value::Object(entry))) = event
+        .get("whatsAppWebhookEntry")
+        .and_then(Value::as_str)
+        .map(serde_json::from_str::<Value>)
+    else {
+        return whole("no webhook entry");
+    };
+    let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+        return whole("no changes");
+    };
+    let mut units = Vec::new();
+    for change in changes {
+        if text(change, "field") != Some("messages") {
+            continue;
+        }
+        let Some(Value::Object(value)) = change.get("value") else {
+            return whole("a change without a value");
+        };
+        let business = value
+            .get("metadata")
+            .and_then(|m| text(m, "phone_number_id"))
+            .unwrap_or_default();
+        let mut rest = value.clone();
+        let messages = rest.remove("messages");
+        let statuses = rest.remove("statuses");
+        let mut found = false;
+        for (field, list, who, kind) in [
+            ("messages", messages, "from", "wa"),
+            ("statuses", statuses, "recipient_id", "st"),
+        ] {
+            let list = match list {
+                None | Some(Value::Null) => continue,
+                Some(Value::Array(list)) => list,
+                Some(_) => return whole("messages or statuses is not a list"),
+            };
+            for item in list {
+                found = true;
+                let group = customer_group(business, text(&item, who).unwrap_or_default());
+                let id = match (text(&item, "id"), text(&item, "status")) {
+                    (Some(id), Some(status)) => format!("{id}|{status}"),
+                    (Some(id), None) => id.to_string(),
+                    (None, _) => item.to_string(),
+                };
+                let timestamp = text(&item, "timestamp")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let mut value = rest.clone();
+                value.insert(field.to_string(), Value::Array(vec![item]));
+                units.push(Unit {
+                    group,
+                    dedupe: dedupe_id(kind, &id),
+                    timestamp,
+                    value,
+                });
+            }
+        }
+        if !found && !rest.is_empty() {
+            // Webhook-level errors and the like: passed on so they are logged and judged.
+            units.push(Unit {
+                group: customer_group(business, ""),
+                dedupe: dedupe_id("value", &Value::Object(rest.clone()).to_string()),
+                timestamp: 0,
+                value: rest,
+            });
+        }
+    }
+    // A stable sort keeps Meta's order for equal (second-resolution) timestamps.
+    units.sort_by_key(|u| u.timestamp);
+    Ok(units
+        .into_iter()
+        .map(|unit| {
+            let one = serde_json::json!({
+                "id": entry.get("id").cloned().unwrap_or(Value::Null),
+                "changes": [{"field": "messages", "value": Value::Object(unit.value)}],
+            });
+            let mut event = event.clone();
+            event.insert(
+                "whatsAppWebhookEntry".into(),
+                Value::String(one.to_string()),
+            );
+            OutgoingMessage {
+                body: Value::Object(event).to_string(),
+                group: Some(unit.group),
+                dedupe_id: Some(unit.dedupe),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::decode_eum_event;
+    use serde_json::json;
+
+    fn event(messages: Value, statuses: Value) -> String {
+        let entry = json!({"id": "waba", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "111"},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "549"}],
+            "messages": messages, "statuses": statuses}}]});
+        json!({"context": {"MetaWabaIds": [], "MetaPhoneNumberIds": [{"metaPhoneNumberId": "111",
+                "arn": "arn:aws:social-messaging:us-east-1:1:phone-number-id/abc"}]},
+            "whatsAppWebhookEntry": entry.to_string(), "aws_account_id": "1",
+            "message_timestamp": "2026-01-01T00:00:00Z"})
+        .to_string()
+    }
+
+    fn text_message(from: &str, id: &str, ts: u64) -> Value {
+        json!({"from": from, "id": id, "timestamp": ts.to_string(), "type": "text", "text": {"body": id}})
+    }
+
+    #[test]
+    fn a_batch_splits_per_message_in_timestamp_order_grouped_by_customer() {
+        let body = event(
+            json!([
+                text_message("549", "b", 20),
+                text_message("550", "x", 5),
+                text_message("549", "a", 10)
+            ]),
+            json!([{"id": "wamid.out", "status": "delivered", "timestamp": "7", "recipient_id": "549"}]),
+        );
+        let out = split_inbound(&body).unwrap();
+        assert_eq!(out.len(), 4);
+        let decoded: Vec<_> = out
+            .iter()
+            .map(|m| decode_eum_event(&m.body).unwrap())
+            .collect();
+        let order: Vec<String> = decoded
+            .iter()
+            .map(|e| {
+                e.messages
+                    .first()
+                    .map(|m| m.wamid.clone())
+                    .unwrap_or_else(|| e.statuses[0].message_id.clone())
+            })
+            .collect();
+        assert_eq!(order, ["x", "wamid.out", "a", "b"]);
+        assert_eq!(out[2].group, out[3].group, "one customer, one group");
+        assert_ne!(out[0].group, out[2].group);
+        assert_eq!(
+            out[1].group, out[2].group,
+            "statuses go with their customer"
+        );
+        assert!(decoded.iter().all(|e| e.problems.is_empty()));
+    }
+
+    #[test]
+    fn the_same_message_always_gets_the_same_dedupe_id() {
+        let one = event(json!([text_message("549", "a", 1)]), Value::Null);
+        let again = event(
+            json!([text_message("549", "a", 1), text_message("549", "b", 2)]),
+            Value::Null,
+        );
+        assert_eq!(
+            split_inbound(&one).unwrap()[0].dedupe_id,
+            split_inbound(&again).unwrap()[0].dedupe_id
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_split_is_passed_on_whole_and_garbage_is_an_error() {
+        assert!(split_inbound("not json").is_err());
+        let odd = json!({"context": {}, "whatsAppWebhookEntry": "[1,2]"}).to_string();
+        let out = split_inbound(&odd).unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(decode_eum_event(&out[0].body).is_err());
+    }
+}
