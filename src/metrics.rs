@@ -53,6 +53,13 @@ pub const SERVICES: [&str; 7] = [
     "socialmessaging",
     "transcribe",
 ];
+pub const BUILD_INFO: &str = "waconnect_build_info";
+
+/// The crate version, as `waconnect_build_info{version}` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the binary was built from (build.rs; `unknown` without git), as
+/// `waconnect_build_info{commit}` reports it.
+pub const COMMIT: &str = env!("WACONNECT_BUILD_COMMIT");
 
 /// Transcoding profiles, as they appear in the `profile` label.
 pub const FFMPEG_PROFILES: [&str; 3] = ["voice_to_wav", "webp_to_png", "audio_to_opus"];
@@ -69,18 +76,31 @@ pub const FFMPEG_OUTCOMES: [&str; 8] = [
     "spawn_failed",
 ];
 
-/// Latency buckets (seconds) for every `_seconds` histogram: 1 ms .. 60 s.
+/// Latency buckets (seconds) for every `_seconds` histogram but the end-to-end one:
+/// 1 ms .. 60 s.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Buckets of `waconnect_e2e_latency_seconds`: 25 ms .. 15 min. End-to-end latency
+/// includes the wait in the queue, so during a backlog it runs into minutes; with the
+/// last bucket at 60 s its p99 would flatten at 60 s exactly when it matters.
+const E2E_BUCKETS: &[f64] = &[
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0,
+];
+
+/// The exporter's configuration: bucket sets per histogram (a `Full` match is checked
+/// before a `Suffix` match).
+fn builder() -> Result<PrometheusBuilder, String> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(E2E_LATENCY.into()), E2E_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS))
+        .map_err(|e| e.to_string())
+}
+
 /// Installs the global Prometheus recorder; the handle renders `/metrics`.
 pub fn install() -> Result<PrometheusHandle, String> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
-        .map_err(|e| e.to_string())?
-        .install_recorder()
-        .map_err(|e| e.to_string())?;
+    let handle = builder()?.install_recorder().map_err(|e| e.to_string())?;
     describe();
     register_series();
     Ok(handle)
@@ -102,6 +122,7 @@ pub const ACTORS: [&str; 9] = [
 /// Creates the series that alerts and dashboards read before anything has happened, so
 /// `rate()` and `increase()` see a zero rather than an absent series.
 fn register_series() {
+    gauge!(BUILD_INFO, "version" => VERSION, "commit" => COMMIT).set(1.0);
     for queue in ["inbound", "connect"] {
         counter!(DEAD_LETTERS, "queue" => queue).increment(0);
         gauge!(QUEUE_IN_FLIGHT, "queue" => queue).set(0.0);
@@ -156,6 +177,10 @@ fn register_series() {
 }
 
 fn describe() {
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1: the version and git commit of the running binary."
+    );
     describe_counter!(
         AWS_CALLS,
         "AWS API calls by service, operation and outcome."
@@ -308,4 +333,52 @@ pub fn unix_now_secs() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records into a recorder of its own (not the global one) and reads the rendering.
+    fn render(record: impl FnOnce()) -> String {
+        let recorder = builder().unwrap().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            register_series();
+            record();
+        });
+        handle.render()
+    }
+
+    #[test]
+    fn e2e_latency_has_buckets_up_to_fifteen_minutes_and_the_rest_up_to_a_minute() {
+        let text = render(|| {
+            histogram!(E2E_LATENCY, "direction" => "inbound").record(700.0);
+            histogram!(AWS_CALL_DURATION, "service" => "sqs", "operation" => "DeleteMessage")
+                .record(0.02);
+        });
+        let e2e = |le: &str| format!("{E2E_LATENCY}_bucket{{direction=\"inbound\",le=\"{le}\"}}");
+        assert!(text.contains(&format!("{} 0\n", e2e("600"))), "{text}");
+        assert!(text.contains(&format!("{} 1\n", e2e("900"))), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{AWS_CALL_DURATION}_bucket{{service=\"sqs\",operation=\"DeleteMessage\",le=\"60\"}} 1"
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&format!(
+                "{AWS_CALL_DURATION}_bucket{{service=\"sqs\",operation=\"DeleteMessage\",le=\"900\"}}"
+            )),
+            "other histograms keep their buckets: {text}"
+        );
+    }
+
+    #[test]
+    fn build_info_names_version_and_commit() {
+        let text = render(|| {});
+        let line = format!("{BUILD_INFO}{{version=\"{VERSION}\",commit=\"{COMMIT}\"}} 1");
+        assert!(text.contains(&line), "want {line} in {text}");
+        assert!(!COMMIT.is_empty());
+    }
 }

@@ -12,23 +12,28 @@ use crate::delivery::dependency::{self, CallResult};
 use crate::metrics as m;
 use crate::ports::{ErrorKind, PortError, PortResult};
 
-/// Maps an AWS error code (the `x-amzn-ErrorType` / `__type` value) to what callers do.
+/// Maps an AWS error code (the `x-amzn-ErrorType` / `__type` value, or the `<Code>` of
+/// S3's XML errors) to what callers do.
 pub fn kind_of_code(code: &str) -> ErrorKind {
     match code {
-        "AccessDeniedException" => ErrorKind::AccessDenied,
+        // S3 (and STS) say `AccessDenied`; a HEAD answered 403 has no body, so the SDK
+        // can only name its status (`Forbidden`).
+        "AccessDeniedException" | "AccessDenied" | "Forbidden" => ErrorKind::AccessDenied,
         "ThrottlingException"
         | "ThrottledRequestException"
         | "TooManyRequestsException"
         | "ProvisionedThroughputExceededException"
         | "RequestLimitExceeded"
-        | "LimitExceededException" => ErrorKind::Throttled,
+        | "LimitExceededException"
+        | "SlowDown" => ErrorKind::Throttled,
         "InternalServerException"
         | "InternalServiceException"
         | "InternalServerError"
         | "InternalFailure"
         | "ServiceUnavailable"
         | "ServiceUnavailableException"
-        | "DependencyException" => ErrorKind::Transient,
+        | "DependencyException"
+        | "InternalError" => ErrorKind::Transient,
         "ValidationException"
         | "InvalidParametersException"
         | "InvalidParameterException"
@@ -114,4 +119,22 @@ pub fn malformed(service: &'static str, operation: &'static str, what: &str) -> 
         operation,
         format!("response lacks {what}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_codes_get_their_kind_not_other() {
+        assert_eq!(kind_of_code("AccessDenied"), ErrorKind::AccessDenied);
+        assert_eq!(kind_of_code("Forbidden"), ErrorKind::AccessDenied);
+        assert_eq!(kind_of_code("SlowDown"), ErrorKind::Throttled);
+        assert_eq!(kind_of_code("InternalError"), ErrorKind::Transient);
+        assert_eq!(
+            kind_of_code("AccessDeniedException"),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(kind_of_code("SomethingNew"), ErrorKind::Other);
+    }
 }

@@ -167,25 +167,88 @@ mod tests {
         assert_eq!(s3_not_found(missing).kind, ErrorKind::NotFound);
         let key = PortError::new(ErrorKind::Other, SERVICE, "GetObject", "NoSuchKey: gone");
         assert_eq!(s3_not_found(key).kind, ErrorKind::NotFound);
-        let other = PortError::new(ErrorKind::Other, SERVICE, "GetObject", "AccessDenied: no");
-        assert_eq!(s3_not_found(other).kind, ErrorKind::Other);
+        let denied = PortError::new(
+            ErrorKind::AccessDenied,
+            SERVICE,
+            "GetObject",
+            "AccessDenied: no",
+        );
+        assert_eq!(s3_not_found(denied).kind, ErrorKind::AccessDenied);
         let throttled = PortError::new(ErrorKind::Throttled, SERVICE, "GetObject", "NotFound: x");
         assert_eq!(s3_not_found(throttled).kind, ErrorKind::Throttled);
     }
 
-    #[tokio::test]
-    async fn presigned_links_carry_a_signature_and_expiry() {
-        let sdk = aws_types::SdkConfig::builder()
+    fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
+        aws_types::SdkConfig::builder()
             .region(aws_types::region::Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:1")
+            .endpoint_url(endpoint)
             .credentials_provider(
                 aws_credential_types::provider::SharedCredentialsProvider::new(
                     aws_credential_types::Credentials::new("a", "b", None, None, "test"),
                 ),
             )
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .build();
-        let store = S3MediaStore::from_sdk_config(&sdk);
+            .build()
+    }
+
+    /// A loopback peer that answers every request the way S3 answers a caller its bucket
+    /// policy or IAM denies: 403 with an `AccessDenied` XML error (no body for HEAD).
+    async fn denying_s3() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    // The head is enough to answer; a request body is read and dropped.
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&request).to_string();
+                    let body = if head.starts_with("HEAD ") {
+                        String::new()
+                    } else {
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+                         <Message>Access Denied</Message><RequestId>R1</RequestId>\
+                         <HostId>H1</HostId></Error>"
+                            .to_string()
+                    };
+                    let response = format!(
+                        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n\
+                         Content-Length: {}\r\nx-amz-request-id: R1\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// What the pod's role lacks (s3:GetObject / s3:PutObject on the media prefix) shows
+    /// as `access_denied`, the kind the runbook's IAM advice is filed under.
+    #[tokio::test]
+    async fn s3_access_denied_is_classified_as_access_denied() {
+        let store = S3MediaStore::from_sdk_config(&sdk_config(&denying_s3().await));
+        let put = store
+            .put("media", "in/a.jpg", b"x".to_vec(), "image/jpeg")
+            .await
+            .unwrap_err();
+        assert_eq!(put.kind, ErrorKind::AccessDenied, "{put}");
+        assert!(put.message.starts_with("AccessDenied"), "{put}");
+        let get = store.get("media", "in/a.jpg", 1024).await.unwrap_err();
+        assert_eq!(get.kind, ErrorKind::AccessDenied, "HeadObject: {get}");
+    }
+
+    #[tokio::test]
+    async fn presigned_links_carry_a_signature_and_expiry() {
+        let store = S3MediaStore::from_sdk_config(&sdk_config("http://127.0.0.1:1"));
         let url = store
             .presign_get("media", "out/a b.wav", Duration::from_secs(300))
             .await
