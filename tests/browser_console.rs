@@ -373,7 +373,9 @@ async fn a_customer_message_produces_events_in_order_and_a_reconnect_resumes() {
         sent < chat && chat < item && chat < started,
         "{sent} {chat} {item} {started}"
     );
-    assert!(sent < read && sent < seen && seen < done && item < done);
+    // ✅ says the message reached the agent; 👀 and the read mark only follow the customer
+    // message (the router sends acknowledgements concurrently).
+    assert!(sent < read && sent < seen && item < done);
 
     // A client that lost the connection after `customer.message` resumes right after it.
     let mut resumed = Sse::connect(&local.url, Some(&events[sent].id)).await;
