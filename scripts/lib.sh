@@ -45,6 +45,34 @@ missing_packages() {
     printf '%s\n' "${out[*]:-}"
 }
 
+# missing_debs PKG... : prints the Debian packages that are not installed (for packages
+# without a command to look for, such as fonts).
+missing_debs() {
+    local pkg out=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || out+=("$pkg")
+    done
+    printf '%s\n' "${out[*]:-}"
+}
+
+# ensure_playwright: playwright-core, as tests/browser/package-lock.json pins it, in
+# tests/browser/node_modules (npm ci, only when missing or another version). It drives
+# Debian's chromium; it never downloads a browser of its own.
+ensure_playwright() {
+    local dir="$WACONNECT_ROOT/tests/browser" want have
+    command -v node >/dev/null 2>&1 || { info "node is missing: cannot install playwright-core"; return 1; }
+    command -v npm >/dev/null 2>&1 || { info "npm is missing: cannot install playwright-core"; return 1; }
+    want="$(cd "$dir" && node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")"
+    have="$(cd "$dir" && node -p "try { require('./node_modules/playwright-core/package.json').version } catch { '' }")"
+    if [ -n "$want" ] && [ "$want" = "$have" ]; then
+        info "playwright-core $have present in tests/browser/node_modules"
+        return 0
+    fi
+    info "npm ci in tests/browser (playwright-core $want)"
+    (cd "$dir" && CI=true PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund </dev/null) ||
+        { info "npm ci failed in tests/browser"; return 1; }
+}
+
 # python3 -m venv needs ensurepip, which Debian ships in python3-venv.
 missing_python_venv() {
     command -v python3 >/dev/null 2>&1 || die "python3 is required"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE test command: ./scripts/test.sh [cargo test args...]
-# Installs what is missing (apt packages, moto in .venv), starts moto server on loopback,
+# Installs what is missing (apt packages, moto in .venv, playwright-core in
+# tests/browser/node_modules), starts moto server on loopback,
 # then runs cargo fmt --check, clippy -D warnings and cargo test (unit + e2e).
 # Without arguments it runs the operations checks (scripts/check_ops.sh: alert rules,
 # dashboards, Kubernetes manifests, CloudFormation, a real Prometheus scrape) and
@@ -13,16 +14,22 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-section "1/6 system packages"
-# ffmpeg: voice-note transcoding; espeak-ng: synthesises test voice notes; prometheus: promtool.
+section "1/6 system packages, browser test tools"
+# ffmpeg: voice-note transcoding; espeak-ng: synthesises test voice notes; prometheus: promtool;
+# chromium (+ an emoji font for legible screenshots): the console's browser test;
+# node + npm: playwright-core, which drives that chromium.
 # shellcheck disable=SC2207
-pkgs=($(missing_packages ffmpeg:ffmpeg espeak-ng:espeak-ng promtool:prometheus) $(missing_python_venv))
+pkgs=($(missing_packages ffmpeg:ffmpeg espeak-ng:espeak-ng promtool:prometheus chromium:chromium \
+    node:nodejs npm:npm) $(missing_debs fonts-noto-color-emoji) $(missing_python_venv))
 if [ ${#pkgs[@]} -gt 0 ]; then
     apt_install "${pkgs[@]}"
 else
-    info "ffmpeg, espeak-ng, promtool and python3-venv present"
+    info "ffmpeg, espeak-ng, promtool, chromium, node, npm and python3-venv present"
 fi
 ensure_rust_components
+failed=()
+# A failure here is reported at the end; the browser test then fails saying what is missing.
+ensure_playwright || failed+=("playwright-core install (npm ci in tests/browser)")
 
 section "2/6 moto server (AWS emulator)"
 if [ -n "${WACONNECT_TEST_AWS_ENDPOINT:-}" ]; then
@@ -39,7 +46,6 @@ export AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
-failed=()
 if [ "${WACONNECT_SKIP_LINT:-0}" != 1 ]; then
     section "3/6 cargo fmt --all -- --check"
     cargo fmt --all -- --check || failed+=("cargo fmt")

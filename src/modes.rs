@@ -116,12 +116,15 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         true,
         media_dir.clone(),
     );
+    // The console (GET /): voice notes through the router's ffmpeg, the router's figures.
+    simulator.set_voice_ffmpeg(behaviour.media.ffmpeg_path.clone());
+    simulator.watch_router_metrics(format!("http://{}/metrics", args.admin_listen));
     tokio::spawn(async move {
         if let Err(e) = sim::serve(listener, simulator).await {
             tracing::error!(error = %e, "simulator stopped");
         }
     });
-    tracing::info!(simulator = %sim_url, "local mode: simulator listening (control API under /sim)");
+    tracing::info!(simulator = %sim_url, "local mode: console at {sim_url}/ (control API under /sim)");
 
     // The production SDK clients, pointed at the embedded simulator.
     let sdk = aws_config::defaults(BehaviorVersion::latest())

@@ -102,6 +102,7 @@ pub(crate) fn start_chat_contact(
         input.attributes,
         input.participant_details.display_name,
         minutes,
+        state.console.events.clone(),
     );
     if let Some(message) = &input.initial_message {
         let display_name = chat.customer_display_name.clone();

@@ -19,10 +19,13 @@ use serde_json::{json, Value};
 use super::attachments::{
     name_problem, record_attachment_item, size_problem, Author, APPROVED, STATUSES,
 };
+use super::events::{SentMedia, SentMessage};
 use super::faults::{Fault, FaultSpec};
-use super::media::{attach_customer_media, MediaSpec};
+use super::media::{attach_customer_media, MediaSpec, MAX_CUSTOMER_MEDIA_BYTES};
 use super::routes::MEDIA_BODY_LIMIT;
+use super::sinks::iso_millis;
 use super::state::{Attachment, NewItem, Simulator, StoredFile};
+use super::voice::{encode_voice_note, VOICE_NOTE_MIME};
 use super::webhook::{customer_message_event, customer_messages_in, new_wamid};
 use super::wire::{parse_control, ControlError};
 
@@ -106,6 +109,10 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
         ));
     }
     let media = match media {
+        Some(spec) if spec.voice_note => Some(record_voice_note(&sim, &mut message, spec).await?),
+        other => other,
+    };
+    let media = match media {
         Some(spec) => Some(
             attach_customer_media(&mut message, spec)
                 .map_err(|e| ControlError::bad_request(e.to_string()))?,
@@ -131,21 +138,90 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
         .unwrap_or_default()
         .to_string();
 
+    let message = Value::Object(message);
+    let mut sent = SentMessage {
+        wa_id: wa_id.clone(),
+        profile_name: profile_name.clone(),
+        wamid: wamid.clone(),
+        at: iso_millis(Utc::now()),
+        status: "sent",
+        message: message.clone(),
+        media: media.as_ref().map(|(id, file)| SentMedia {
+            id: id.clone(),
+            mime_type: file.mime_type.clone(),
+            size: file.bytes.len(),
+            url: format!("/sim/customers/{wa_id}/media/{id}"),
+        }),
+    };
     {
         let mut state = sim.lock();
         state.wamid_owner.insert(wamid.clone(), wa_id.clone());
         if let Some((media_id, media)) = media {
             state.media.insert(media_id, media);
         }
+        // Filed before it is queued, so the console shows it before anything the
+        // router does with it.
+        state.console.customer_message(sent.clone());
     }
-    let event =
-        customer_message_event(&sim.identity, &wa_id, &profile_name, Value::Object(message));
-    sim.inbound
-        .publish_event(&event)
-        .await
-        .map_err(|e| ControlError::bad_gateway(e.to_string()))?;
+    let event = customer_message_event(&sim.identity, &wa_id, &profile_name, message);
+    if let Err(e) = sim.inbound.publish_event(&event).await {
+        sent.status = "failed";
+        sim.lock().console.customer_message(sent);
+        return Err(ControlError::bad_gateway(e.to_string()));
+    }
     tracing::info!(%wa_id, %kind, %wamid, "simulator: customer message injected");
     ok(json!({ "wamid": wamid }))
+}
+
+/// `"media": {.., "voice_note": true}`: the clip, whatever the microphone recorded, is
+/// encoded to an OGG/Opus voice note as the WhatsApp app does, and the message becomes
+/// `{"type": "audio", "audio": {"voice": true, ..}}`.
+async fn record_voice_note(
+    sim: &Simulator,
+    message: &mut serde_json::Map<String, Value>,
+    spec: MediaSpec,
+) -> Result<MediaSpec, ControlError> {
+    if message.get("type").and_then(Value::as_str) != Some("audio") {
+        return Err(ControlError::bad_request(
+            "\"voice_note\" needs a message of type \"audio\"",
+        ));
+    }
+    let engine = base64::engine::general_purpose::STANDARD;
+    if spec.content_base64.len() / 4 * 3 > MAX_CUSTOMER_MEDIA_BYTES + 2 {
+        return Err(ControlError::bad_request(format!(
+            "the clip is over {MAX_CUSTOMER_MEDIA_BYTES} bytes"
+        )));
+    }
+    let clip = engine.decode(spec.content_base64.trim()).map_err(|e| {
+        ControlError::bad_request(format!("media.content_base64 is not base64: {e}"))
+    })?;
+    if clip.is_empty() {
+        return Err(ControlError::bad_request("the clip is empty"));
+    }
+    let ffmpeg = sim
+        .lock()
+        .console
+        .ffmpeg
+        .clone()
+        .unwrap_or_else(|| "ffmpeg".into());
+    let note = encode_voice_note(&ffmpeg, &spec.mime_type, clip)
+        .await
+        .map_err(|e| ControlError {
+            status: e.status(),
+            message: e.to_string(),
+        })?;
+    match message.entry("audio").or_insert_with(|| json!({})) {
+        Value::Object(audio) => {
+            audio.insert("voice".into(), Value::Bool(true));
+        }
+        _ => return Err(ControlError::bad_request("\"audio\" must be an object")),
+    }
+    Ok(MediaSpec {
+        content_base64: engine.encode(note),
+        mime_type: VOICE_NOTE_MIME.into(),
+        filename: None,
+        voice_note: false,
+    })
 }
 
 /// `GET /sim/customers/{wa_id}/inbox`: what the business sent the customer, in order.
@@ -386,6 +462,7 @@ async fn end_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer {
             account,
         );
         chat.ended = true;
+        chat.announce();
     })?;
     tracing::info!(%contact_id, "simulator: chat ended by agent");
     ok(json!({}))
@@ -402,6 +479,7 @@ async fn expire_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answer 
         let chat = &mut state.chats[index];
         chat.ended = true;
         chat.expired = true;
+        chat.announce();
     }
     tracing::info!(%contact_id, "simulator: chat expired");
     ok(json!({}))
@@ -422,6 +500,7 @@ async fn transfer_chat(State(sim): Sim, Path(contact_id): Path<String>) -> Answe
             )));
         }
         chat.contact_id = new_id.clone();
+        chat.announce();
         state.by_contact.insert(new_id.clone(), index);
     }
     tracing::info!(%contact_id, new_contact_id = %new_id, "simulator: chat transferred");

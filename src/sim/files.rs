@@ -59,11 +59,27 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The bytes with their content type (octet-stream if the stored type is not a valid
-/// header value).
-fn file_response(bytes: Bytes, content_type: &str) -> Response {
+/// header value). Every file here is someone's upload and is served from the console's
+/// origin, so it is never sniffed and, opened on its own, runs sandboxed: an HTML or SVG
+/// "attachment" cannot script the control API.
+pub(crate) fn file_response(bytes: Bytes, content_type: &str) -> Response {
     let content_type = HeaderValue::from_str(content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// What a PUT must carry besides the bytes; `None` if all is there.

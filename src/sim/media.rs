@@ -34,6 +34,10 @@ pub(crate) struct MediaSpec {
     pub mime_type: String,
     #[serde(default)]
     pub filename: Option<String>,
+    /// Encode the clip to an OGG/Opus voice note first, as the WhatsApp app does
+    /// (`control.rs`, `voice.rs`).
+    #[serde(default)]
+    pub voice_note: bool,
 }
 
 /// Why a customer's media cannot be accepted (a 400 of the control API).
@@ -275,6 +279,7 @@ mod tests {
             content_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
             mime_type: mime.into(),
             filename: filename.map(str::to_string),
+            voice_note: false,
         }
     }
 
@@ -344,6 +349,7 @@ mod tests {
             content_base64: "***".into(),
             mime_type: "image/png".into(),
             filename: None,
+            voice_note: false,
         };
         assert!(matches!(
             attach_customer_media(&mut image, not_base64),

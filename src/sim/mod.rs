@@ -7,19 +7,29 @@
 //! so tests exercise the real wire format. Customer events go out through an
 //! [`InboundSink`]; chat items are streamed through a [`ChatStreamSink`], as Connect's
 //! contact streaming does.
+//!
+//! Every change (customer messages, what the business sent, chat items and state, AWS
+//! calls, the router's figures in local mode) is also published on an event bus that
+//! `GET /sim/events` streams as Server-Sent Events, and that the browser console at `/`
+//! (`src/console/`) shows.
 
 mod attachments;
 mod connect;
+mod console;
 mod control;
+mod events;
 mod faults;
+mod figures;
 mod files;
 mod identity;
 mod media;
 mod participant;
 mod routes;
 pub mod sinks;
+mod sse;
 mod state;
 mod stream;
+mod voice;
 mod webhook;
 mod whatsapp;
 mod wire;
@@ -33,6 +43,8 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 
 pub use attachments::{ALLOWED_EXTENSIONS, MAX_ATTACHMENT_BYTES};
+pub use console::CONSOLE_CSP;
+pub use events::names as event_names;
 pub use faults::OPERATIONS;
 pub use identity::SimIdentity;
 pub use media::{extension_for_mime, MAX_CUSTOMER_MEDIA_BYTES};

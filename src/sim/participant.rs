@@ -178,6 +178,7 @@ pub(crate) fn disconnect_participant(
         &sim.identity.account_id,
     );
     chat.ended = true;
+    chat.announce();
     tracing::info!(contact_id = %chat.contact_id, "simulator: customer disconnected");
     Ok(json!({}))
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::faults::{apply, random_unit};
 use super::state::Simulator;
 use super::wire::{AwsError, ControlError};
-use super::{attachments, connect, control, files, media, participant, whatsapp};
+use super::{attachments, connect, console, control, files, media, participant, whatsapp};
 
 /// Largest AWS request body accepted (413 beyond).
 pub const AWS_BODY_LIMIT: usize = 256 * 1024;
@@ -120,6 +120,7 @@ pub(crate) fn router(sim: Arc<Simulator>) -> Router {
     let control = control::routes().layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT));
     aws.merge(control)
         .merge(files::routes())
+        .merge(console::routes().layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT)))
         .fallback(unknown_route)
         .with_state(sim)
 }

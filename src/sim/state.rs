@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::Digest as _;
 
+use super::events::{call_event, item_event, ConsoleState, EventBus};
 use super::faults::Fault;
 use super::identity::SimIdentity;
 use super::sinks::iso_millis;
@@ -160,6 +161,8 @@ pub(crate) struct State {
     pub faults: Vec<Fault>,
     pub next_fault_id: u64,
     pub calls: VecDeque<CallRecord>,
+    /// The event stream, customer phones and router figures the console shows.
+    pub console: ConsoleState,
 }
 
 /// A media file a customer sent (the bytes behind a Meta media id).
@@ -209,11 +212,19 @@ impl State {
         if self.calls.len() >= MAX_CALLS {
             self.calls.pop_front();
         }
-        self.calls.push_back(CallRecord {
+        let call = CallRecord {
             operation: operation.to_string(),
             status,
             at: iso_millis(Utc::now()),
-        });
+        };
+        call_event(&self.console.events, &call);
+        self.calls.push_back(call);
+    }
+
+    /// Files what the business sent `customer` in their inbox.
+    pub fn deliver(&mut self, customer: String, entry: InboxEntry) {
+        self.console.delivered(&customer, &entry);
+        self.inboxes.entry(customer).or_default().push(entry);
     }
 
     pub fn chat_by_contact(&self, contact_id: &str) -> Option<usize> {
@@ -296,6 +307,8 @@ pub(crate) struct Chat {
     /// "<operation>:<ClientToken>" -> (item id, AbsoluteTime) for idempotent retries.
     pub sent: HashMap<String, (String, String)>,
     stream_tx: Option<StreamTx>,
+    /// Where items and state changes are published (the simulator's bus).
+    pub(crate) events: EventBus,
 }
 
 impl Chat {
@@ -304,9 +317,10 @@ impl Chat {
         attributes: BTreeMap<String, String>,
         customer_display_name: String,
         duration_minutes: i64,
+        events: EventBus,
     ) -> Self {
         let contact_id = uuid::Uuid::new_v4().to_string();
-        Self {
+        let chat = Self {
             initial_contact_id: contact_id.clone(),
             contact_id,
             instance_id,
@@ -323,7 +337,10 @@ impl Chat {
             items: Vec::new(),
             sent: HashMap::new(),
             stream_tx: None,
-        }
+            events,
+        };
+        chat.announce();
+        chat
     }
 
     /// Whether participant calls may still use the chat's tokens.
@@ -360,6 +377,7 @@ impl Chat {
         for topic in &topics {
             self.enqueue(&item, topic, account_id);
         }
+        item_event(&self.events, self, &item);
         self.items.push(item.clone());
         item
     }

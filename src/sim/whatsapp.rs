@@ -87,11 +87,14 @@ pub(crate) fn send_whatsapp_message(
     if customer.is_empty() {
         return Err(AwsError::new(INVALID, "\"to\" is empty"));
     }
-    state.inboxes.entry(customer).or_default().push(InboxEntry {
-        id: message_id.clone(),
-        kind,
-        body: message,
-    });
+    state.deliver(
+        customer,
+        InboxEntry {
+            id: message_id.clone(),
+            kind,
+            body: message,
+        },
+    );
     drop(state);
 
     if let (Some(to), true) = (recipient, sim.emit_statuses) {
