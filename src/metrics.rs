@@ -161,6 +161,9 @@ fn register_series() {
     counter!(FFMPEG_CHILD_RESTARTS).increment(0);
     for service in SERVICES {
         gauge!(DEPENDENCY_UP, "service" => service).set(1.0);
+        for kind in ["throttled", "transient"] {
+            counter!(RETRIES, "service" => service, "kind" => kind).increment(0);
+        }
     }
     for queue in ["inbound", "connect"] {
         counter!(VISIBILITY_EXTENSIONS, "queue" => queue).increment(0);
