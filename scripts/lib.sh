@@ -151,7 +151,9 @@ start_moto() {
     local logs="$WACONNECT_ROOT/.test-logs" port deadline
     mkdir -p "$logs"
     port="$(free_port)"
-    "$WACONNECT_ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logs/moto.log" 2>&1 </dev/null &
+    # scripts/moto_server.py: moto with its SQS backend serialised (see the file).
+    "$WACONNECT_ROOT/.venv/bin/python" "$WACONNECT_ROOT/scripts/moto_server.py" 127.0.0.1 "$port" \
+        >"$logs/moto.log" 2>&1 </dev/null &
     MOTO_PID=$!
     trap stop_moto EXIT
     trap 'exit 130' INT

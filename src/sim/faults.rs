@@ -42,6 +42,9 @@ pub struct FaultSpec {
     /// Apply at most this many times, then the fault is gone.
     #[serde(default)]
     pub count: Option<u64>,
+    /// Only calls whose request body contains this text (e.g. one poisoned message).
+    #[serde(default, rename = "match")]
+    pub matches: Option<String>,
 }
 
 fn one() -> f64 {
@@ -57,6 +60,7 @@ pub struct Fault {
     pub rate: f64,
     pub latency: Duration,
     pub remaining: Option<u64>,
+    pub matches: Option<String>,
 }
 
 impl Fault {
@@ -105,6 +109,7 @@ impl Fault {
             rate: spec.rate,
             latency: Duration::from_millis(spec.latency_ms),
             remaining: spec.count,
+            matches: spec.matches.filter(|m| !m.is_empty()),
         })
     }
 }
@@ -116,15 +121,29 @@ pub struct Outcome {
     pub error: Option<AwsError>,
 }
 
-/// Decides the faults for one call of `operation`, spending their budgets.
+/// Decides the faults for one call of `operation` with request `body`, spending their
+/// budgets.
 ///
 /// Every matching fault rolls on its own (`roll` yields uniform numbers in 0..1): latencies
 /// add up, the first error wins. Exhausted faults are removed.
-pub fn apply(faults: &mut Vec<Fault>, operation: &str, mut roll: impl FnMut() -> f64) -> Outcome {
+pub fn apply(
+    faults: &mut Vec<Fault>,
+    operation: &str,
+    body: &[u8],
+    mut roll: impl FnMut() -> f64,
+) -> Outcome {
     let mut outcome = Outcome::default();
     for fault in faults.iter_mut() {
         if fault.operation != "*" && fault.operation != operation {
             continue;
+        }
+        if let Some(needle) = &fault.matches {
+            let found = body
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes());
+            if !found {
+                continue;
+            }
         }
         if fault.remaining == Some(0) || roll() >= fault.rate {
             continue;
@@ -164,14 +183,30 @@ mod tests {
         .unwrap();
         let mut faults = vec![f];
         for _ in 0..2 {
-            let out = apply(&mut faults, "SendMessage", || 0.5);
+            let out = apply(&mut faults, "SendMessage", b"", || 0.5);
             assert_eq!(out.error.unwrap().status, 403);
         }
         assert!(faults.is_empty());
         assert_eq!(
-            apply(&mut faults, "SendMessage", || 0.5),
+            apply(&mut faults, "SendMessage", b"", || 0.5),
             Outcome::default()
         );
+    }
+
+    #[test]
+    fn a_match_limits_a_fault_to_calls_carrying_that_text() {
+        let f = Fault::from_spec(
+            1,
+            spec(serde_json::json!({"operation": "SendMessage", "error": "InternalServerException", "match": "POISON"})),
+        )
+        .unwrap();
+        let mut faults = vec![f];
+        assert!(apply(&mut faults, "SendMessage", br#"{"Content":"a POISON pill"}"#, || 0.0)
+            .error
+            .is_some());
+        assert!(apply(&mut faults, "SendMessage", br#"{"Content":"fine"}"#, || 0.0)
+            .error
+            .is_none());
     }
 
     #[test]
@@ -182,16 +217,16 @@ mod tests {
         )
         .unwrap();
         let mut faults = vec![f];
-        assert!(apply(&mut faults, "SendMessage", || 0.1).error.is_some());
-        assert!(apply(&mut faults, "SendMessage", || 0.3).error.is_none());
-        assert!(apply(&mut faults, "SendEvent", || 0.0).error.is_none());
+        assert!(apply(&mut faults, "SendMessage", b"", || 0.1).error.is_some());
+        assert!(apply(&mut faults, "SendMessage", b"", || 0.3).error.is_none());
+        assert!(apply(&mut faults, "SendEvent", b"", || 0.0).error.is_none());
         let never = Fault::from_spec(
             2,
             spec(serde_json::json!({"operation": "SendEvent", "error": "ThrottlingException", "rate": 0.0})),
         )
         .unwrap();
         let mut faults = vec![never];
-        assert!(apply(&mut faults, "SendEvent", || 0.0).error.is_none());
+        assert!(apply(&mut faults, "SendEvent", b"", || 0.0).error.is_none());
     }
 
     #[test]
@@ -210,7 +245,7 @@ mod tests {
             )
             .unwrap(),
         ];
-        let out = apply(&mut faults, "SendWhatsAppMessage", || 0.0);
+        let out = apply(&mut faults, "SendWhatsAppMessage", b"", || 0.0);
         assert_eq!(out.latency, Duration::from_millis(12));
         assert_eq!(out.error.unwrap().code, "ThrottledRequestException");
     }

@@ -171,7 +171,8 @@ where
     F: FnOnce(Bytes) -> Fut,
     Fut: Future<Output = Result<Value, AwsError>>,
 {
-    let outcome = apply(&mut sim.lock().faults, operation, random_unit);
+    let request = body.as_ref().map(|b| &b[..]).unwrap_or_default();
+    let outcome = apply(&mut sim.lock().faults, operation, request, random_unit);
     if !outcome.latency.is_zero() {
         tokio::time::sleep(outcome.latency).await;
     }
