@@ -101,6 +101,10 @@ pub fn aws_adapters(
     if media.is_none() {
         tracing::warn!("no media bucket configured (WACONNECT_MEDIA_BUCKET): files reach agents as a text notice only");
     }
+    let dedupe = Arc::new(DynamoDedupeStore::new(
+        dynamo.clone(),
+        resources.dedupe_table.clone(),
+    ));
     let fifo = |pair: &Option<(String, String)>| {
         pair.as_ref().map(|(queue, dlq)| {
             Arc::new(SqsQueue::new(sqs.clone(), queue.clone(), dlq.clone())) as Arc<dyn Queue>
@@ -123,10 +127,8 @@ pub fn aws_adapters(
             dynamo.clone(),
             resources.sessions_table.clone(),
         )),
-        dedupe: Arc::new(DynamoDedupeStore::new(
-            dynamo,
-            resources.dedupe_table.clone(),
-        )),
+        dedupe: dedupe.clone(),
+        leases: dedupe,
         connect: Arc::new(AwsConnect::new(
             connect,
             participant,

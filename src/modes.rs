@@ -152,7 +152,8 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         inbound_fifo: Some(inbound_fifo),
         connect_fifo: Some(connect_fifo),
         sessions: store.clone(),
-        dedupe: store,
+        dedupe: store.clone(),
+        leases: store,
         connect: Arc::new(AwsConnect::new(
             aws_sdk_connect::Client::new(&sdk),
             aws_sdk_connectparticipant::Client::new(&sdk),

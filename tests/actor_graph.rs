@@ -322,6 +322,7 @@ impl Shared {
             connect_fifo: o.fifo.then(|| self.connect_fifo.clone() as Arc<dyn Queue>),
             sessions: self.store.clone(),
             dedupe: self.store.clone(),
+            leases: self.store.clone(),
             connect: self.connect.clone(),
             whatsapp: self.whatsapp.clone(),
             media: None,

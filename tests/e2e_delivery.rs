@@ -134,6 +134,7 @@ async fn raw_delivery_subscription_works_too() {
         "delivery_raw_subscription",
         Opts {
             raw_inbound_delivery: true,
+            ..Default::default()
         },
         &[],
     )

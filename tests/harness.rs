@@ -121,6 +121,7 @@ async fn raw_delivery_option_delivers_the_event_itself() {
         "harness_raw_delivery",
         Opts {
             raw_inbound_delivery: true,
+            ..Default::default()
         },
     )
     .await;
@@ -307,4 +308,160 @@ async fn wait_for_names_what_and_last_state_on_timeout() {
         Err("still 41".to_string())
     })
     .await;
+}
+
+/// The FIFO stage's guarantee rests on SQS holding back a message group while one of its
+/// messages is in flight, even against concurrent consumers. moto must really do it (with
+/// scripts/moto_server.py serialising its SQS backend), or the replica tests would pass
+/// on an emulator that does not enforce what they rely on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moto_holds_back_a_fifo_group_while_one_of_its_messages_is_in_flight() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let res = Resources::provision(
+        "harness_fifo_groups",
+        Opts {
+            fifo: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = res.fifo.as_ref().unwrap().inbound_url.clone();
+    let send = |group: String, body: String| {
+        let (sqs, url) = (res.sqs.clone(), url.clone());
+        async move {
+            sdk(
+                "SendMessage",
+                sqs.send_message()
+                    .queue_url(url)
+                    .message_body(body.clone())
+                    .message_group_id(group)
+                    .message_deduplication_id(body)
+                    .send()
+                    .await,
+            );
+        }
+    };
+    // One group with a message in flight is not handed to anyone else.
+    send("g".into(), "g-0".into()).await;
+    send("g".into(), "g-1".into()).await;
+    send("h".into(), "h-0".into()).await;
+    let first = sdk(
+        "ReceiveMessage",
+        res.sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(1)
+            .send()
+            .await,
+    );
+    assert_eq!(first.messages()[0].body(), Some("g-0"));
+    let others = sdk(
+        "ReceiveMessage",
+        res.sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await,
+    );
+    let bodies: Vec<&str> = others.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(bodies, ["h-0"], "g is held back while g-0 is in flight");
+    for m in [&first.messages()[0], &others.messages()[0]] {
+        sdk(
+            "DeleteMessage",
+            res.sqs
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await,
+        );
+    }
+
+    // Many groups, four concurrent consumers: never two of them inside one group at once,
+    // and each group's messages come out in order.
+    const GROUPS: usize = 12;
+    const PER_GROUP: usize = 6;
+    for i in 0..PER_GROUP {
+        for g in 0..GROUPS {
+            send(format!("c{g}"), format!("c{g}-{i}")).await;
+        }
+    }
+    // g-1 is still there: take it out of the way.
+    let holders: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<String, Vec<usize>>>> = Arc::default();
+    let mut consumers = Vec::new();
+    for consumer in 0..4 {
+        let (sqs, url) = (res.sqs.clone(), url.clone());
+        let (holders, seen) = (holders.clone(), seen.clone());
+        consumers.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 6 {
+                let out = sdk(
+                    "ReceiveMessage",
+                    sqs.receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(3)
+                        .wait_time_seconds(1)
+                        .send()
+                        .await,
+                );
+                if out.messages().is_empty() {
+                    idle += 1;
+                    continue;
+                }
+                idle = 0;
+                for m in out.messages() {
+                    let body = m.body().unwrap().to_string();
+                    let (group, index) = body.split_once('-').unwrap();
+                    if group == "g" {
+                        continue;
+                    }
+                    if let Some(other) = holders.lock().unwrap().insert(group.to_string(), consumer)
+                    {
+                        assert_eq!(
+                            other, consumer,
+                            "group {group} handed to two consumers at once"
+                        );
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .entry(group.to_string())
+                        .or_default()
+                        .push(index.parse().unwrap());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Done with these: the group is free again once they are deleted.
+                for m in out.messages() {
+                    let body = m.body().unwrap();
+                    holders
+                        .lock()
+                        .unwrap()
+                        .remove(body.split_once('-').unwrap().0);
+                    sdk(
+                        "DeleteMessage",
+                        sqs.delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(m.receipt_handle().unwrap())
+                            .send()
+                            .await,
+                    );
+                }
+            }
+        }));
+    }
+    for c in consumers {
+        c.await.unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), GROUPS, "{seen:?}");
+    for (group, indexes) in seen.iter() {
+        assert_eq!(
+            indexes,
+            &(0..PER_GROUP).collect::<Vec<_>>(),
+            "group {group}"
+        );
+    }
 }

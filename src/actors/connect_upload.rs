@@ -28,6 +28,28 @@ use crate::supervision::{suffer, unavailable, Fault, Probe};
 /// and the store write take, short enough that a crash blocks the customer only briefly.
 const CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// What a session records about the piece that opened its chat.
+fn opened_by(source_id: &str, piece: usize) -> String {
+    format!("{source_id}:{piece}")
+}
+
+/// Where to resume delivering `pieces` of message `source_id` into `session`: after the
+/// piece that became the chat's initial message, if this very message opened the chat
+/// (its first delivery stored the chat, then stopped before recording it was done).
+fn resume_at(session: &Session, source_id: &str, pieces: &[Piece]) -> Option<usize> {
+    let piece: usize = session
+        .opened_by
+        .as_deref()?
+        .strip_prefix(source_id)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()?;
+    match pieces.get(piece)? {
+        Piece::Text(_) => Some(piece + 1),
+        Piece::File(_) => Some(piece),
+    }
+}
+
 /// A chat for the customer: one we started, or one another replica had started.
 enum Opened {
     Started(Session),
@@ -146,6 +168,7 @@ impl Chats {
         token_parts: &[&str],
         reason: &'static str,
         replacing: Option<&str>,
+        opened_by: String,
     ) -> Result<Opened, PortError> {
         let claim = self
             .sessions
@@ -204,6 +227,7 @@ impl Chats {
             name: customer.name.clone(),
             expires_at: chrono::Utc::now().timestamp() + self.chat_duration_secs,
             ended: false,
+            opened_by: Some(opened_by),
         };
         if let Err(e) = self.sessions.create(&session, &self.claimant).await {
             if e.kind == ErrorKind::Conflict {
@@ -281,17 +305,22 @@ impl Chats {
         token_parts: &[&str],
         reason: &'static str,
         replacing: Option<&str>,
+        source_id: &str,
     ) -> Result<(Session, usize), PortError> {
         let (initial, consumed) = match &pieces[index] {
             Piece::Text(text) => (text.as_str(), 1),
             Piece::File(_) => (OPENING_TEXT_FOR_FILE, 0),
         };
+        let opened_by = opened_by(source_id, index);
         match self
-            .start(customer, initial, token_parts, reason, replacing)
+            .start(customer, initial, token_parts, reason, replacing, opened_by)
             .await?
         {
             Opened::Started(session) => Ok((session, index + consumed)),
-            Opened::Existing(session) => Ok((session, index)),
+            Opened::Existing(session) => {
+                let next = resume_at(&session, source_id, pieces).unwrap_or(index);
+                Ok((session, next))
+            }
         }
     }
 
@@ -319,10 +348,21 @@ impl Chats {
             }
         };
         let (mut session, mut index) = match found {
-            Some(s) => (s, 0),
+            Some(s) => {
+                let next = resume_at(&s, &source_id, &pieces).unwrap_or(0);
+                (s, next)
+            }
             None => {
-                self.open(&customer, &pieces, 0, &["start", &source_id], "new", None)
-                    .await?
+                self.open(
+                    &customer,
+                    &pieces,
+                    0,
+                    &["start", &source_id],
+                    "new",
+                    None,
+                    &source_id,
+                )
+                .await?
             }
         };
         let mut renewed = false;
@@ -351,6 +391,7 @@ impl Chats {
                             &["renew", &source_id, &step],
                             "renewed",
                             Some(&dead),
+                            &source_id,
                         )
                         .await?;
                 }

@@ -7,9 +7,20 @@
 //!
 //! Chat items are grouped by the customer of their chat, found through the session table
 //! (cached: a contact id always belongs to the same customer).
+//!
+//! One regrouper per direction runs at a time, on whichever replica holds its lease: two
+//! regroupers would race, and a customer's messages received by different replicas a few
+//! milliseconds apart would enter the FIFO queue in whichever order their sends finished.
+//! Alone, a regrouper passes messages on in the order the queue hands them over (each
+//! batch sorted by arrival time), one batch after the other. The lease outlasts the
+//! queue's visibility timeout, so whatever a crashed leader held is visible again, and
+//! first in line, by the time another replica takes over. One regrouper moves several
+//! hundred messages per second (docs/performance.md); the lease costs one conditional
+//! write every few seconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use metrics::counter;
@@ -22,13 +33,17 @@ use crate::delivery::retry::RetryPolicy;
 use crate::domain::{decode_chat_item, unwrap_sns};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
-use crate::ports::{OutgoingMessage, Queue, QueueMessage, SessionStore};
+use crate::ports::{LeaseStore, OutgoingMessage, Queue, QueueMessage, SessionStore};
 use crate::supervision::{suffer, Fault, Probe};
 
 /// Contact ids remembered per process before the cache starts over (a few MB at most).
 const CACHE_LIMIT: usize = 100_000;
 /// SQS takes at most ten messages per batch.
 const SEND_BATCH: usize = 10;
+/// The shortest lease; it is also kept above the queue's visibility timeout.
+const MIN_LEASE: Duration = Duration::from_secs(10);
+/// How long a replica that does not lead waits before looking again.
+const FOLLOWER_NAP: Duration = Duration::from_millis(500);
 
 /// How a direction's messages become FIFO messages.
 pub enum Splitter {
@@ -54,6 +69,13 @@ impl Splitter {
         match self {
             Splitter::Inbound => ("inbound", ActorMetrics::new("inbound_regroup")),
             Splitter::Connect { .. } => ("connect", ActorMetrics::new("connect_regroup")),
+        }
+    }
+
+    fn lease_name(&self) -> &'static str {
+        match self {
+            Splitter::Inbound => "regroup-inbound",
+            Splitter::Connect { .. } => "regroup-connect",
         }
     }
 
@@ -103,6 +125,47 @@ pub struct Regroup {
     splitter: Arc<Splitter>,
     policy: RetryPolicy,
     probe: Arc<Probe>,
+    lease: Arc<Lease>,
+}
+
+/// This replica's hold on the regroup lease of one direction.
+struct Lease {
+    store: Arc<dyn LeaseStore>,
+    name: &'static str,
+    owner: String,
+    /// Until when the lease is surely ours (the last successful renewal plus its length,
+    /// minus a margin); None while another replica holds it.
+    until: Mutex<Option<Instant>>,
+}
+
+impl Lease {
+    fn held(&self) -> bool {
+        lock(&self.until).is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Takes or renews the lease; logs when leadership changes hands.
+    async fn renew(&self, ttl: Duration) {
+        let was = self.held();
+        let asked = Instant::now();
+        match self.store.acquire(self.name, &self.owner, ttl).await {
+            Ok(true) => *lock(&self.until) = Some(asked + ttl - ttl / 4),
+            Ok(false) => *lock(&self.until) = None,
+            Err(e) => tracing::warn!(lease = self.name, error = %e, "could not renew the lease"),
+        }
+        match (was, self.held()) {
+            (false, true) => tracing::info!(lease = self.name, "this replica regroups now"),
+            (true, false) => tracing::info!(lease = self.name, "another replica regroups now"),
+            _ => {}
+        }
+    }
+
+    async fn release(&self) {
+        if lock(&self.until).take().is_some() {
+            if let Err(e) = self.store.release(self.name, &self.owner).await {
+                tracing::warn!(lease = self.name, error = %e, "could not release the lease; it runs out by itself");
+            }
+        }
+    }
 }
 
 impl Regroup {
@@ -114,10 +177,19 @@ impl Regroup {
         lifecycle: Arc<Lifecycle>,
         max_in_flight: usize,
         policy: RetryPolicy,
+        leases: Arc<dyn LeaseStore>,
+        owner: String,
         probe: Arc<Probe>,
     ) -> Self {
         let (queue_name, metrics) = splitter.name();
+        let lease = Arc::new(Lease {
+            store: leases,
+            name: splitter.lease_name(),
+            owner,
+            until: Mutex::new(None),
+        });
         Self {
+            lease,
             poller: Arc::new(Poller::new(
                 source,
                 queue_name,
@@ -141,7 +213,30 @@ impl Actor for Regroup {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Renewing runs apart from the poll loop: a long poll must not outlast the lease.
+        let (lease, poller) = (self.lease.clone(), self.poller.clone());
+        actix::spawn(async move {
+            let ttl = poller
+                .visibility()
+                .await
+                .max(MIN_LEASE - Duration::from_secs(2))
+                + Duration::from_secs(2);
+            let mut every = tokio::time::interval(ttl / 5);
+            loop {
+                every.tick().await;
+                if poller.lifecycle.is_draining() {
+                    lease.release().await;
+                    return;
+                }
+                lease.renew(ttl).await;
+            }
+        });
         ctx.notify(Poll);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        // A killed incarnation stops leading at once; its lease runs out by itself.
+        lock(&self.lease.until).take();
     }
 }
 
@@ -192,11 +287,30 @@ impl Handler<Poll> for Regroup {
         let splitter = self.splitter.clone();
         let policy = self.policy.clone();
         let probe = self.probe.clone();
+        let lease = self.lease.clone();
         let fut = async move {
-            let batch = {
+            if !lease.held() {
+                let _waiting = probe.waiting();
+                tokio::time::sleep(FOLLOWER_NAP).await;
+                return;
+            }
+            let mut batch = {
                 let _waiting = probe.waiting();
                 poller.next_batch().await
             };
+            if !lease.held() && !batch.is_empty() {
+                // Lost the lease during the poll: the new leader passes these on.
+                for (msg, guard) in batch {
+                    poller.settle_now(
+                        msg,
+                        guard,
+                        Outcome::retry("regroup lease moved", Duration::ZERO),
+                    );
+                }
+                return;
+            }
+            // SQS hands a batch over in no particular order: pass it on in arrival order.
+            batch.sort_by_key(|(msg, _)| msg.sent_at);
             let _busy = probe.busy();
             let mut split: Vec<(QueueMessage, InFlight, Vec<OutgoingMessage>)> = Vec::new();
             for (msg, guard) in batch {

@@ -37,7 +37,9 @@ use crate::config::{Behaviour, RESTART_WINDOW};
 use crate::delivery::gate::Gate;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
-use crate::ports::{ConnectChat, DedupeStore, MediaStore, Queue, SessionStore, WhatsApp};
+use crate::ports::{
+    ConnectChat, DedupeStore, LeaseStore, MediaStore, Queue, SessionStore, WhatsApp,
+};
 use crate::supervision::{Fault, Probe, Slot};
 
 /// How often the supervisor looks at its children.
@@ -57,6 +59,8 @@ pub struct Adapters {
     pub connect_fifo: Option<Arc<dyn Queue>>,
     pub sessions: Arc<dyn SessionStore>,
     pub dedupe: Arc<dyn DedupeStore>,
+    /// Where the regroup stages take turns (only one replica regroups a direction).
+    pub leases: Arc<dyn LeaseStore>,
     pub connect: Arc<dyn ConnectChat>,
     pub whatsapp: Arc<dyn WhatsApp>,
     /// Media objects (customer files, converted agent audio); None disables file transfer.
@@ -415,9 +419,12 @@ impl Supervisor {
                     )
                 }
             })));
+        // One lease owner per process: a restarted regrouper takes its lease back at once.
+        let owner = uuid::Uuid::new_v4().to_string();
         if let Some(fifo) = a.inbound_fifo.clone() {
             let (source, lifecycle) = (a.inbound_queue.clone(), lifecycle.clone());
             let policy = b.retry.clone();
+            let (leases, owner) = (a.leases.clone(), owner.clone());
             self.children.push(Box::new(Child::new(
                 Slot::empty("inbound_regroup"),
                 move |probe| {
@@ -428,6 +435,8 @@ impl Supervisor {
                         lifecycle.clone(),
                         max,
                         policy.clone(),
+                        leases.clone(),
+                        owner.clone(),
                         probe,
                     )
                 },
@@ -437,6 +446,7 @@ impl Supervisor {
             let (source, lifecycle) = (a.connect_queue.clone(), lifecycle.clone());
             let policy = b.retry.clone();
             let sessions = a.sessions.clone();
+            let (leases, owner) = (a.leases.clone(), owner.clone());
             self.children.push(Box::new(Child::new(
                 Slot::empty("connect_regroup"),
                 move |probe| {
@@ -447,6 +457,8 @@ impl Supervisor {
                         lifecycle.clone(),
                         max,
                         policy.clone(),
+                        leases.clone(),
+                        owner.clone(),
                         probe,
                     )
                 },

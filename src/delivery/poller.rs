@@ -68,8 +68,8 @@ impl Poller {
         }
     }
 
-    /// The queue's visibility timeout (at least a second, so a heartbeat has room).
-    async fn visibility(&self) -> Duration {
+    /// The queue's visibility timeout, read from the queue once.
+    pub async fn visibility(&self) -> Duration {
         *self
             .visibility
             .get_or_init(|| async {

@@ -14,5 +14,7 @@ pub use connect::{AttachmentUpload, ConnectChat, NewChatRequest, StartedChat};
 pub use error::{ErrorKind, PortError, PortResult};
 pub use media::MediaStore;
 pub use queue::{ChatStreamSink, InboundSink, OutgoingMessage, Queue, QueueInfo, QueueMessage};
-pub use store::{Claim, DedupeStore, Session, SessionStore, CHANNEL_WHATSAPP, ENDED_SESSION_KEEP};
+pub use store::{
+    Claim, DedupeStore, LeaseStore, Session, SessionStore, CHANNEL_WHATSAPP, ENDED_SESSION_KEEP,
+};
 pub use whatsapp::{MediaInfo, WhatsApp};

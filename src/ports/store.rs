@@ -26,6 +26,10 @@ pub struct Session {
     /// The chat ended: the session is kept a while so that agent messages still in flight
     /// reach the customer, but it is no longer the customer's live chat.
     pub ended: bool,
+    /// `<source id>:<piece>`: the message piece that became the chat's initial message, so
+    /// a redelivery of that message (its first delivery crashed after the chat was stored)
+    /// does not send the piece a second time.
+    pub opened_by: Option<String>,
 }
 
 // Tokens are credentials: keep them out of every Debug print and so out of logs.
@@ -82,6 +86,18 @@ pub trait SessionStore: Send + Sync + 'static {
     /// [`ENDED_SESSION_KEEP`] for messages still in flight.
     async fn end(&self, contact_id: &str) -> PortResult<()>;
     async fn ping(&self) -> PortResult<()>;
+}
+
+/// Named leases: at most one holder at a time, until it lets go or its lease runs out.
+/// For work that must run on one replica only (the regroup stage, whose order is the
+/// order messages are passed on).
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Takes or renews the lease `name` for `owner` for `ttl`; false if another owner
+    /// holds an unexpired one.
+    async fn acquire(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool>;
+    /// Lets go of the lease if `owner` holds it.
+    async fn release(&self, name: &str, owner: &str) -> PortResult<()>;
 }
 
 /// Durable record of work already done, so redelivered queue messages are not repeated.

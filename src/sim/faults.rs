@@ -138,9 +138,7 @@ pub fn apply(
             continue;
         }
         if let Some(needle) = &fault.matches {
-            let found = body
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes());
+            let found = body.windows(needle.len()).any(|w| w == needle.as_bytes());
             if !found {
                 continue;
             }
@@ -201,12 +199,19 @@ mod tests {
         )
         .unwrap();
         let mut faults = vec![f];
-        assert!(apply(&mut faults, "SendMessage", br#"{"Content":"a POISON pill"}"#, || 0.0)
-            .error
-            .is_some());
-        assert!(apply(&mut faults, "SendMessage", br#"{"Content":"fine"}"#, || 0.0)
-            .error
-            .is_none());
+        assert!(apply(
+            &mut faults,
+            "SendMessage",
+            br#"{"Content":"a POISON pill"}"#,
+            || 0.0
+        )
+        .error
+        .is_some());
+        assert!(
+            apply(&mut faults, "SendMessage", br#"{"Content":"fine"}"#, || 0.0)
+                .error
+                .is_none()
+        );
     }
 
     #[test]
@@ -217,8 +222,12 @@ mod tests {
         )
         .unwrap();
         let mut faults = vec![f];
-        assert!(apply(&mut faults, "SendMessage", b"", || 0.1).error.is_some());
-        assert!(apply(&mut faults, "SendMessage", b"", || 0.3).error.is_none());
+        assert!(apply(&mut faults, "SendMessage", b"", || 0.1)
+            .error
+            .is_some());
+        assert!(apply(&mut faults, "SendMessage", b"", || 0.3)
+            .error
+            .is_none());
         assert!(apply(&mut faults, "SendEvent", b"", || 0.0).error.is_none());
         let never = Fault::from_spec(
             2,

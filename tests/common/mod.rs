@@ -10,6 +10,8 @@
 //! Scenario-level helpers (a whole [`World`], chat/inbox readers, fixtures) are in `world.rs`.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod traffic;
 mod world;
 pub use world::*;
 
@@ -114,6 +116,18 @@ pub struct Opts {
     /// Subscribe the `inbound` queue to the `eum-inbound` topic with raw message delivery ON
     /// (bodies are then the EUM event itself instead of the SNS envelope). Default OFF.
     pub raw_inbound_delivery: bool,
+    /// Also create the FIFO stage (two FIFO queues and their FIFO DLQs, visibility 5 s,
+    /// maxReceiveCount 10) and give it to every router started on these resources.
+    pub fifo: bool,
+}
+
+/// The FIFO stage's queues (`Opts::fifo`).
+#[derive(Clone, Debug)]
+pub struct FifoQueues {
+    pub inbound_url: String,
+    pub inbound_dlq_url: String,
+    pub connect_url: String,
+    pub connect_dlq_url: String,
 }
 
 /// The AWS resources of one test. Names carry a uuid suffix so tests never share anything.
@@ -138,6 +152,7 @@ pub struct Resources {
     pub connect_subscription_arn: String,
     pub sessions_table: String,
     pub dedupe_table: String,
+    pub fifo: Option<FifoQueues>,
     /// S3 bucket EUM writes customer media to (GetWhatsAppMessageMedia) and the router
     /// stores converted agent audio in.
     pub media_bucket: String,
@@ -207,6 +222,29 @@ impl Resources {
         )
         .await;
 
+        let fifo = if opts.fifo {
+            let fifo_queue = |name: String, dlq: Option<String>| {
+                let sqs = sqs.clone();
+                async move { create_fifo_queue(&sqs, &name, dlq.as_deref()).await }
+            };
+            let (inbound_dlq_url, inbound_dlq_arn) =
+                fifo_queue(format!("{base}-in-dlq.fifo"), None).await;
+            let (inbound_url, _) =
+                fifo_queue(format!("{base}-in.fifo"), Some(inbound_dlq_arn)).await;
+            let (connect_dlq_url, connect_dlq_arn) =
+                fifo_queue(format!("{base}-cx-dlq.fifo"), None).await;
+            let (connect_url, _) =
+                fifo_queue(format!("{base}-cx.fifo"), Some(connect_dlq_arn)).await;
+            Some(FifoQueues {
+                inbound_url,
+                inbound_dlq_url,
+                connect_url,
+                connect_dlq_url,
+            })
+        } else {
+            None
+        };
+
         let sessions_table = format!("{base}-sessions");
         let dedupe_table = format!("{base}-dedupe");
         create_sessions_table(&ddb, &sessions_table).await;
@@ -246,6 +284,7 @@ impl Resources {
             connect_subscription_arn,
             sessions_table,
             dedupe_table,
+            fifo,
             media_bucket,
             s3,
             sqs,
@@ -538,6 +577,35 @@ async fn create_queue(
                 QueueAttributeName::RedrivePolicy,
                 json!({"deadLetterTargetArn": dlq, "maxReceiveCount": "5"}).to_string(),
             );
+    }
+    let out = sdk(&format!("CreateQueue({name})"), req.send().await);
+    let url = out
+        .queue_url()
+        .unwrap_or_else(|| panic!("CreateQueue({name}) returned no url"))
+        .to_string();
+    let arn = queue_arn(sqs, &url).await;
+    (url, arn)
+}
+
+/// Creates a FIFO queue (high-throughput mode, visibility 5 s); with `dlq_arn`, a redrive
+/// policy (maxReceiveCount 10) to that FIFO dead-letter queue. Returns (url, arn).
+async fn create_fifo_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    dlq_arn: Option<&str>,
+) -> (String, String) {
+    let mut req = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+        .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+        .attributes(QueueAttributeName::VisibilityTimeout, "5");
+    if let Some(dlq) = dlq_arn {
+        req = req.attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq, "maxReceiveCount": "10"}).to_string(),
+        );
     }
     let out = sdk(&format!("CreateQueue({name})"), req.send().await);
     let url = out
@@ -1042,7 +1110,28 @@ impl Router {
     /// `waconnect run --admin-listen 127.0.0.1:PORT` wired to `res` and `sim`; `extra_env`
     /// overrides or adds variables. Waits for `/readyz` == 200.
     pub async fn start(res: &Resources, sim: &Sim, extra_env: &[(&str, &str)]) -> Router {
+        Router::start_named(res, sim, "router", extra_env).await
+    }
+
+    /// [`Router::start`] with its own log file `<name>.log`: for several routers (replicas)
+    /// on the same resources.
+    pub async fn start_named(
+        res: &Resources,
+        sim: &Sim,
+        name: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Router {
         let mut env = res.aws_env();
+        if let Some(f) = &res.fifo {
+            for (k, v) in [
+                ("WACONNECT_INBOUND_FIFO_QUEUE_URL", &f.inbound_url),
+                ("WACONNECT_INBOUND_FIFO_DLQ_URL", &f.inbound_dlq_url),
+                ("WACONNECT_CONNECT_FIFO_QUEUE_URL", &f.connect_url),
+                ("WACONNECT_CONNECT_FIFO_DLQ_URL", &f.connect_dlq_url),
+            ] {
+                env.push((k.to_string(), v.clone()));
+            }
+        }
         let sim_url = sim.url.as_str();
         for (k, v) in [
             (
@@ -1080,7 +1169,7 @@ impl Router {
         let mut router = Router {
             child: None,
             url: String::new(),
-            log_path: res.log_dir.join("router.log"),
+            log_path: res.log_dir.join(format!("{name}.log")),
             env,
             http: http_client(),
         };

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 use super::call::observe;
+use crate::ports::LeaseStore;
 use crate::ports::{
     Claim, DedupeStore, ErrorKind, PortError, PortResult, Session, SessionStore, CHANNEL_WHATSAPP,
     ENDED_SESSION_KEEP,
@@ -40,7 +41,7 @@ fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> i64 {
 }
 
 fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
-    HashMap::from([
+    let mut item = HashMap::from([
         ("contactId".into(), s(&session.contact_id)),
         ("customerId".into(), s(&session.customer_id)),
         ("channel".into(), s(&session.channel)),
@@ -53,7 +54,11 @@ fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
             AttributeValue::N(session.expires_at.to_string()),
         ),
         ("ended".into(), AttributeValue::Bool(session.ended)),
-    ])
+    ]);
+    if let Some(opened_by) = &session.opened_by {
+        item.insert("openedBy".into(), s(opened_by));
+    }
+    item
 }
 
 /// The customer's pointer item, in the session table under a key no contact id can
@@ -79,6 +84,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        opened_by: item.get("openedBy").and_then(|v| v.as_s().ok()).cloned(),
     }
 }
 
@@ -342,6 +348,59 @@ impl DedupeStore for DynamoDedupeStore {
     }
 }
 
+/// Leases live in the dedupe table as `lease#<name>` items (owner, expiry); the table's
+/// TTL removes abandoned ones.
+#[async_trait]
+impl LeaseStore for DynamoDedupeStore {
+    async fn acquire(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool> {
+        let now = now_secs();
+        let taken = observe(
+            SERVICE,
+            "PutItem",
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("id", s(&format!("lease#{name}")))
+                .item("owner", s(owner))
+                .item(
+                    "expires",
+                    AttributeValue::N((now + ttl.as_secs().max(1) as i64).to_string()),
+                )
+                .condition_expression("attribute_not_exists(id) OR expires < :now OR #o = :me")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":me", s(owner))
+                .send(),
+        )
+        .await;
+        match taken {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&self, name: &str, owner: &str) -> PortResult<()> {
+        let released = observe(
+            SERVICE,
+            "DeleteItem",
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("id", s(&format!("lease#{name}")))
+                .condition_expression("#o = :me")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":me", s(owner))
+                .send(),
+        )
+        .await;
+        match released {
+            Err(e) if e.kind != ErrorKind::Conflict => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +417,7 @@ mod tests {
             name: "Ana".into(),
             expires_at: 1_900_000_000,
             ended: false,
+            opened_by: Some("wamid.A:0".into()),
         };
         let item = to_item(&session);
         for key in [

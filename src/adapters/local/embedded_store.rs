@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::ports::LeaseStore;
 use crate::ports::{
     Claim, DedupeStore, ErrorKind, PortError, PortResult, Session, SessionStore, CHANNEL_WHATSAPP,
     ENDED_SESSION_KEEP,
@@ -20,6 +21,8 @@ const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const BY_CUSTOMER: TableDefinition<&str, &str> = TableDefinition::new("sessions_by_customer");
 /// customer id -> (claimant, claim expiry in unix seconds), see `SessionStore::claim_chat`.
 const CLAIMS: TableDefinition<&str, (&str, i64)> = TableDefinition::new("chat_claims");
+/// lease name -> (owner, expiry in unix seconds).
+const LEASES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("leases");
 /// dedupe key -> expiry (unix seconds).
 const DONE: TableDefinition<&str, i64> = TableDefinition::new("done");
 
@@ -37,6 +40,8 @@ struct StoredSession {
     expires_at: i64,
     #[serde(default)]
     ended: bool,
+    #[serde(default)]
+    opened_by: Option<String>,
 }
 
 impl From<&Session> for StoredSession {
@@ -51,6 +56,7 @@ impl From<&Session> for StoredSession {
             name: s.name.clone(),
             expires_at: s.expires_at,
             ended: s.ended,
+            opened_by: s.opened_by.clone(),
         }
     }
 }
@@ -67,6 +73,7 @@ impl From<StoredSession> for Session {
             name: s.name,
             expires_at: s.expires_at,
             ended: s.ended,
+            opened_by: s.opened_by,
         }
     }
 }
@@ -90,6 +97,7 @@ impl EmbeddedStore {
             tx.open_table(SESSIONS).map_err(|e| err(e.to_string()))?;
             tx.open_table(BY_CUSTOMER).map_err(|e| err(e.to_string()))?;
             tx.open_table(CLAIMS).map_err(|e| err(e.to_string()))?;
+            tx.open_table(LEASES).map_err(|e| err(e.to_string()))?;
             tx.open_table(DONE).map_err(|e| err(e.to_string()))?;
         }
         tx.commit().map_err(|e| err(e.to_string()))?;
@@ -333,6 +341,55 @@ impl DedupeStore for EmbeddedStore {
     }
 }
 
+#[async_trait]
+impl LeaseStore for EmbeddedStore {
+    async fn acquire(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.blocking("AcquireLease", move |db| {
+            let now = now_secs();
+            let tx = db.begin_write().map_err(|e| e.to_string())?;
+            let granted = {
+                let mut leases = tx.open_table(LEASES).map_err(|e| e.to_string())?;
+                let free = leases
+                    .get(name.as_str())
+                    .map_err(|e| e.to_string())?
+                    .is_none_or(|l| {
+                        let (holder, expires) = l.value();
+                        holder == owner || expires < now
+                    });
+                if free {
+                    leases
+                        .insert(name.as_str(), (owner.as_str(), now + ttl.as_secs() as i64))
+                        .map_err(|e| e.to_string())?;
+                }
+                free
+            };
+            tx.commit().map_err(|e| e.to_string())?;
+            Ok(granted)
+        })
+        .await
+    }
+
+    async fn release(&self, name: &str, owner: &str) -> PortResult<()> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.blocking("ReleaseLease", move |db| {
+            let tx = db.begin_write().map_err(|e| e.to_string())?;
+            {
+                let mut leases = tx.open_table(LEASES).map_err(|e| e.to_string())?;
+                let mine = leases
+                    .get(name.as_str())
+                    .map_err(|e| e.to_string())?
+                    .is_some_and(|l| l.value().0 == owner);
+                if mine {
+                    leases.remove(name.as_str()).map_err(|e| e.to_string())?;
+                }
+            }
+            tx.commit().map_err(|e| e.to_string())
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +405,25 @@ mod tests {
             name: "Ana".into(),
             expires_at: now_secs() + 3600,
             ended: false,
+            opened_by: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_lease_has_one_holder_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("l.redb")).unwrap();
+        let ttl = Duration::from_secs(30);
+        assert!(store.acquire("regroup", "a", ttl).await.unwrap());
+        assert!(!store.acquire("regroup", "b", ttl).await.unwrap());
+        assert!(store.acquire("regroup", "a", ttl).await.unwrap(), "renewal");
+        store.release("regroup", "b").await.unwrap();
+        assert!(
+            !store.acquire("regroup", "b", ttl).await.unwrap(),
+            "not b's to release"
+        );
+        store.release("regroup", "a").await.unwrap();
+        assert!(store.acquire("regroup", "b", ttl).await.unwrap());
     }
 
     async fn start(store: &EmbeddedStore, contact: &str, replacing: Option<&str>) {
