@@ -35,21 +35,25 @@ async fn fleet(name: &str, routers: usize, env: &[(&str, &str)]) -> (Resources, 
 /// regrouped-messages counter moved.
 async fn regroup_leader(routers: &[Router], queue: &str) -> usize {
     let series = format!("waconnect_regrouped_messages_total{{queue=\"{queue}\"}}");
-    wait_for(&format!("a router regrouping {queue}"), DEADLINE, async || {
-        for (i, r) in routers.iter().enumerate() {
-            let count = r
-                .metrics()
-                .await
-                .lines()
-                .find(|l| l.starts_with(&series))
-                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if count > 0.0 {
-                return Some(i);
+    wait_for(
+        &format!("a router regrouping {queue}"),
+        DEADLINE,
+        async || {
+            for (i, r) in routers.iter().enumerate() {
+                let count = r
+                    .metrics()
+                    .await
+                    .lines()
+                    .find(|l| l.starts_with(&series))
+                    .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                if count > 0.0 {
+                    return Some(i);
+                }
             }
-        }
-        None
-    })
+            None
+        },
+    )
     .await
 }
 
