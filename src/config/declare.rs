@@ -87,7 +87,7 @@ impl SettingSpec {
     pub(crate) fn missing(&self) -> ConfigError {
         ConfigError::Missing {
             key: self.key,
-            flag: self.flag(),
+            flag: self.key.replace('_', "-"),
             env: self.env.to_string(),
             hint: " (or the key in --config FILE)",
         }

@@ -222,8 +222,11 @@ mod tests {
         let mut s = complete();
         s.aws.contact_flow_id = None;
         let msg = s.resolve().unwrap_err().to_string();
-        assert!(msg.contains("--contact-flow-id"), "{msg}");
-        assert!(msg.contains("WACONNECT_CONTACT_FLOW_ID"), "{msg}");
+        assert_eq!(
+            msg,
+            "missing setting contact_flow_id: set --contact-flow-id or \
+             WACONNECT_CONTACT_FLOW_ID (or the key in --config FILE)"
+        );
     }
 
     #[test]
