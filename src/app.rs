@@ -105,14 +105,20 @@ pub fn aws_adapters(
         dynamo.clone(),
         resources.dedupe_table.clone(),
     ));
-    let fifo = |pair: &Option<(String, String)>| {
-        pair.as_ref().map(|(queue, dlq)| {
+    let fifo = |queue: &Option<String>, dlq: &Option<String>| {
+        queue.as_ref().zip(dlq.as_ref()).map(|(queue, dlq)| {
             Arc::new(SqsQueue::new(sqs.clone(), queue.clone(), dlq.clone())) as Arc<dyn Queue>
         })
     };
     Ok(Adapters {
-        inbound_fifo: fifo(&resources.inbound_fifo),
-        connect_fifo: fifo(&resources.connect_fifo),
+        inbound_fifo: fifo(
+            &resources.inbound_fifo_queue_url,
+            &resources.inbound_fifo_dlq_url,
+        ),
+        connect_fifo: fifo(
+            &resources.connect_fifo_queue_url,
+            &resources.connect_fifo_dlq_url,
+        ),
         inbound_queue: Arc::new(SqsQueue::new(
             sqs.clone(),
             resources.inbound_queue_url.clone(),

@@ -200,6 +200,26 @@ async fn wait_for_stats(pool: &Addr<TranscoderPool>, ok: impl Fn(&PoolStats) -> 
     }
 }
 
+/// Whether the process whose pid is in `pid_file` has exited: gone, or a zombie not yet
+/// reaped by its parent. False while the file is missing or not yet written.
+fn child_exited(pid_file: &Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X')
+        ),
+        Err(_) => true,
+    }
+}
+
 fn assert_wav_16k_mono(wav: &[u8], expect_secs: f64) {
     assert!(wav.starts_with(b"RIFF") && &wav[8..12] == b"WAVE");
     let riff_size = u32::from_le_bytes([wav[4], wav[5], wav[6], wav[7]]) as usize;
@@ -565,18 +585,30 @@ async fn full_queue_refuses_at_once() {
 #[actix_rt::test]
 async fn warm_child_that_died_idle_is_replaced() {
     let dir = TempDir::new().unwrap();
-    // The first child started exits at once; every later one is the real ffmpeg.
+    // The first child started writes its pid and exits at once; every later one is the
+    // real ffmpeg.
+    let pid_file = dir.path().join("first.pid");
     let ffmpeg = script(
         dir.path(),
         "ffmpeg-dies-first",
         &format!(
-            "#!/bin/sh\nif mkdir '{}' 2>/dev/null; then exit 0; fi\nexec ffmpeg \"$@\"\n",
-            dir.path().join("first").display()
+            "#!/bin/sh\nif mkdir '{}' 2>/dev/null; then echo $$ > '{}'; exit 0; fi\nexec ffmpeg \"$@\"\n",
+            dir.path().join("first").display(),
+            pid_file.display()
         ),
     );
     let pool = TranscoderPool::new(config(ffmpeg, 1)).start();
     wait_for_stats(&pool, |s| s.warm == 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The job must find the warm child already dead: wait until it has exited (a zombie
+    // until the pool looks at it, or reaped by the pool's periodic check).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !child_exited(&pid_file) {
+        assert!(
+            Instant::now() < deadline,
+            "the first ffmpeg child did not exit within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let wav = transcode(&pool, Profile::VoiceToWav, OGG_OPUS, &media().voice_ogg)
         .await
         .unwrap();

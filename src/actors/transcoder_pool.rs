@@ -78,7 +78,7 @@ impl Default for TranscoderConfig {
     fn default() -> Self {
         Self {
             ffmpeg_path: PathBuf::from("ffmpeg"),
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            workers: crate::config::default_transcoder_workers(),
             job_timeout: Duration::from_secs(30),
             max_input_bytes: 16 * 1024 * 1024,
             max_output_bytes: 64 * 1024 * 1024,

@@ -5,38 +5,13 @@
 //! items are marked by the `MessageVisibility` attribute. Ids may be in the item or only in
 //! the SNS attributes, so both are read (item first).
 
-use serde_json::Value;
-
+use super::checks::{check_id, check_len, opt_text};
 use super::envelope::{SnsMessage, MAX_BODY_BYTES};
 use super::error::DecodeError;
-use super::json::{self, Object};
+use super::model::connect_item::{ConnectAttachment, ConnectItem};
+use super::model::decode_str;
 
-/// Content types seen in Connect chat items (the `ContentType` field).
-pub mod content_types {
-    pub const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
-    pub const PARTICIPANT_LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
-    pub const PARTICIPANT_JOINED: &str =
-        "application/vnd.amazonaws.connect.event.participant.joined";
-    pub const TRANSFER_SUCCEEDED: &str =
-        "application/vnd.amazonaws.connect.event.transfer.succeeded";
-    pub const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
-    pub const MESSAGE_DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
-    pub const MESSAGE_READ: &str = "application/vnd.amazonaws.connect.event.message.read";
-    pub const TEXT_PLAIN: &str = "text/plain";
-    pub const TEXT_MARKDOWN: &str = "text/markdown";
-    pub const INTERACTIVE: &str = "application/vnd.amazonaws.connect.message.interactive";
-    pub const INTERACTIVE_RESPONSE: &str =
-        "application/vnd.amazonaws.connect.message.interactive.response";
-    pub const JSON: &str = "application/json";
-}
-
-/// Participant roles (the `ParticipantRole` field).
-pub mod roles {
-    pub const AGENT: &str = "AGENT";
-    pub const CUSTOMER: &str = "CUSTOMER";
-    pub const SYSTEM: &str = "SYSTEM";
-    pub const CUSTOM_BOT: &str = "CUSTOM_BOT";
-}
+pub use super::model::connect_item::{ContentType, ParticipantRole};
 
 /// `MessageVisibility` attribute values.
 pub mod visibility {
@@ -84,11 +59,12 @@ pub struct ChatItem {
     pub id: String,
     pub item_type: ItemType,
     /// `ContentType`; for attachments without one, the first attachment's; else "".
+    /// [`ChatItem::content_kind`] names it.
     pub content_type: String,
     /// Message text (MESSAGE) or event payload (some EVENTs).
     pub content: Option<String>,
-    /// "AGENT" | "CUSTOMER" | "SYSTEM" | "CUSTOM_BOT" | ...
-    pub participant_role: String,
+    /// AGENT, CUSTOMER, SYSTEM, CUSTOM_BOT... (read ignoring case).
+    pub participant_role: ParticipantRole,
     pub display_name: Option<String>,
     pub contact_id: String,
     pub initial_contact_id: Option<String>,
@@ -116,6 +92,11 @@ impl AttachmentRef {
 }
 
 impl ChatItem {
+    /// The content type as a [`ContentType`].
+    pub fn content_kind(&self) -> ContentType {
+        ContentType::parse(&self.content_type)
+    }
+
     /// Should this item be relayed to the customer? Visible to the customer (CUSTOMER or
     /// ALL; a missing attribute counts as ALL) and not written by the customer (an echo).
     pub fn is_for_customer(&self) -> bool {
@@ -126,21 +107,25 @@ impl ChatItem {
                     || v.eq_ignore_ascii_case(visibility::ALL)
             }
         };
-        visible && !self.participant_role.eq_ignore_ascii_case(roles::CUSTOMER)
+        visible && self.participant_role != ParticipantRole::Customer
     }
 
     /// The chat is over for the customer: `chat.ended`, or the customer left.
     pub fn ends_session(&self) -> bool {
         self.item_type == ItemType::Event
-            && (self.content_type == content_types::CHAT_ENDED
-                || (self.content_type == content_types::PARTICIPANT_LEFT
-                    && self.participant_role.eq_ignore_ascii_case(roles::CUSTOMER)))
+            && match self.content_kind() {
+                ContentType::ChatEnded => true,
+                ContentType::ParticipantLeft => self.participant_role == ParticipantRole::Customer,
+                _ => false,
+            }
     }
 
     /// Agent text to forward (MESSAGE with plain or markdown text).
     pub fn text(&self) -> Option<&str> {
-        let is_text = self.content_type == content_types::TEXT_PLAIN
-            || self.content_type == content_types::TEXT_MARKDOWN;
+        let is_text = matches!(
+            self.content_kind(),
+            ContentType::TextPlain | ContentType::TextMarkdown
+        );
         if self.item_type == ItemType::Message && is_text {
             self.content.as_deref().filter(|c| !c.trim().is_empty())
         } else {
@@ -156,41 +141,35 @@ impl ChatItem {
 
 /// Decodes the chat item carried by an SNS notification from the Connect streaming topic.
 pub fn decode_chat_item(sns: &SnsMessage) -> Result<ChatItem, DecodeError> {
-    let item = json::parse_object(&sns.message, "Connect chat item", MAX_BODY_BYTES)?;
+    let item: ConnectItem = decode_str(&sns.message, "Connect chat item", MAX_BODY_BYTES)?;
 
-    let id = json::req_id(&item, "Id", "Id", 256)?;
-    let item_type = ItemType::parse(json::check_id(
-        item_or_attr(&item, sns, "Type")?.ok_or(DecodeError::MissingField("Type"))?,
-        "Type",
-        64,
-    )?);
-    let participant_role = json::check_id(
-        item_or_attr(&item, sns, "ParticipantRole")?
-            .ok_or(DecodeError::MissingField("ParticipantRole"))?,
+    let id = check_id(&item.id, "Id", 256)?.to_string();
+    let required = |value: Option<&'_ str>, key: &'static str, max: usize| {
+        let value = item_or_attr(value, sns, key).ok_or_else(|| DecodeError::missing(key))?;
+        check_id(value, key, max).map(str::to_string)
+    };
+    let item_type = ItemType::parse(&required(item.kind.as_deref(), "Type", 64)?);
+    let participant_role = ParticipantRole::parse_any_case(&required(
+        item.participant_role.as_deref(),
         "ParticipantRole",
         64,
-    )?
-    .to_string();
-    let contact_id = json::check_id(
-        item_or_attr(&item, sns, "ContactId")?.ok_or(DecodeError::MissingField("ContactId"))?,
-        "ContactId",
-        256,
-    )?
-    .to_string();
-    let initial_contact_id = item_or_attr(&item, sns, "InitialContactId")?
-        .map(|c| json::check_id(c, "InitialContactId", 256).map(str::to_string))
-        .transpose()?;
+    )?);
+    let contact_id = required(item.contact_id.as_deref(), "ContactId", 256)?;
+    let initial_contact_id =
+        item_or_attr(item.initial_contact_id.as_deref(), sns, "InitialContactId")
+            .map(|c| check_id(c, "InitialContactId", 256).map(str::to_string))
+            .transpose()?;
 
-    let attachments = match json::opt_array(&item, "Attachments", "Attachments")? {
-        Some(list) => list
-            .iter()
-            .map(decode_attachment)
-            .collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
+    let attachments = item
+        .attachments
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, a)| decode_attachment(a).map_err(|e| e.within(&format!("Attachments[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
 
-    let content_type = match item_or_attr(&item, sns, "ContentType")? {
-        Some(ct) => json::check_len(ct, "ContentType", 256)?.to_string(),
+    let content_type = match item_or_attr(item.content_type.as_deref(), sns, "ContentType") {
+        Some(ct) => check_len(ct, "ContentType", 256)?.to_string(),
         None => attachments
             .first()
             .map(|a: &AttachmentRef| a.content_type.clone())
@@ -201,44 +180,47 @@ pub fn decode_chat_item(sns: &SnsMessage) -> Result<ChatItem, DecodeError> {
         id,
         item_type,
         content_type,
-        content: json::opt_str(&item, "Content", "Content")?.map(str::to_string),
+        content: item.content,
         participant_role,
-        display_name: json::opt_text(&item, "DisplayName", "DisplayName", 1024)?,
+        display_name: opt_text(item.display_name.as_ref(), "DisplayName", 1024)?,
         contact_id,
         initial_contact_id,
         visibility: sns
             .attribute("MessageVisibility")
-            .map(|v| json::check_id(v, "MessageAttributes.MessageVisibility", 64))
+            .map(|v| check_id(v, "MessageAttributes.MessageVisibility", 64))
             .transpose()?
             .map(str::to_string),
         attachments,
-        absolute_time: json::opt_text(&item, "AbsoluteTime", "AbsoluteTime", 64)?,
+        absolute_time: opt_text(item.absolute_time.as_ref(), "AbsoluteTime", 64)?,
     })
 }
 
-/// A string field from the item, else the SNS attribute of the same name. Empty strings
-/// count as absent; a wrongly typed item field is an error, not a reason to fall back.
+/// A value from the item, else the SNS attribute of the same name. Empty strings count as
+/// absent; a wrongly typed item field already failed decoding (no fallback then).
 fn item_or_attr<'a>(
-    item: &'a Object,
+    from_item: Option<&'a str>,
     sns: &'a SnsMessage,
     key: &'static str,
-) -> Result<Option<&'a str>, DecodeError> {
-    let from_item = json::opt_str(item, key, key)?.filter(|s| !s.is_empty());
-    Ok(from_item.or_else(|| sns.attribute(key).filter(|s| !s.is_empty())))
+) -> Option<&'a str> {
+    from_item
+        .filter(|s| !s.is_empty())
+        .or_else(|| sns.attribute(key).filter(|s| !s.is_empty()))
 }
 
-fn decode_attachment(v: &Value) -> Result<AttachmentRef, DecodeError> {
-    let a = json::as_obj(v, "Attachments[]")?;
-    let text = |key: &'static str, field: &'static str, max: usize| {
-        json::opt_str(a, key, field)
-            .and_then(|s| s.map(|s| json::check_len(s, field, max)).transpose())
-            .map(|s| s.unwrap_or_default().to_string())
+/// One attachment; error paths relative to it.
+fn decode_attachment(a: &ConnectAttachment) -> Result<AttachmentRef, DecodeError> {
+    let text = |value: &Option<String>, field: &str, max: usize| {
+        value
+            .as_deref()
+            .map(|s| check_len(s, field, max).map(str::to_string))
+            .transpose()
+            .map(Option::unwrap_or_default)
     };
     Ok(AttachmentRef {
-        attachment_id: json::req_id(a, "AttachmentId", "Attachments[].AttachmentId", 256)?,
-        name: text("AttachmentName", "Attachments[].AttachmentName", 1024)?,
-        content_type: text("ContentType", "Attachments[].ContentType", 256)?,
-        status: text("Status", "Attachments[].Status", 64)?,
+        attachment_id: check_id(&a.attachment_id, "AttachmentId", 256)?.to_string(),
+        name: text(&a.attachment_name, "AttachmentName", 1024)?,
+        content_type: text(&a.content_type, "ContentType", 256)?,
+        status: text(&a.status, "Status", 64)?,
     })
 }
 
@@ -272,13 +254,13 @@ mod tests {
         ));
         assert_eq!(item.id, "c2f0a3d4-1b5e-4c7a-9e8d-6f5a4b3c2d1e");
         assert_eq!(item.item_type, ItemType::Message);
-        assert_eq!(item.content_type, content_types::TEXT_PLAIN);
+        assert_eq!(item.content_kind(), ContentType::TextPlain);
         assert_eq!(
             item.content.as_deref(),
             Some("Hola Lucía, ¿me pasás el número de pedido?")
         );
         assert_eq!(item.text(), item.content.as_deref());
-        assert_eq!(item.participant_role, "AGENT");
+        assert_eq!(item.participant_role, ParticipantRole::Agent);
         assert_eq!(item.display_name.as_deref(), Some("Martina (agente)"));
         assert_eq!(item.contact_id, CONTACT);
         assert_eq!(item.initial_contact_id.as_deref(), Some(CONTACT));
@@ -321,8 +303,8 @@ mod tests {
             "../../tests/fixtures/connect-chat-ended.sns.json"
         ));
         assert_eq!(item.item_type, ItemType::Event);
-        assert_eq!(item.content_type, content_types::CHAT_ENDED);
-        assert_eq!(item.participant_role, "SYSTEM");
+        assert_eq!(item.content_kind(), ContentType::ChatEnded);
+        assert_eq!(item.participant_role, ParticipantRole::System);
         assert!(item.ends_session());
     }
 
@@ -331,7 +313,7 @@ mod tests {
         let item = fixture(include_str!(
             "../../tests/fixtures/connect-customer-echo.sns.json"
         ));
-        assert_eq!(item.participant_role, "CUSTOMER");
+        assert_eq!(item.participant_role, ParticipantRole::Customer);
         assert!(!item.is_for_customer());
         assert!(!item.ends_session());
     }
@@ -367,11 +349,11 @@ mod tests {
             ))
             .unwrap()
         };
-        assert!(ev(content_types::CHAT_ENDED, "SYSTEM").ends_session());
-        assert!(ev(content_types::PARTICIPANT_LEFT, "CUSTOMER").ends_session());
-        assert!(!ev(content_types::PARTICIPANT_LEFT, "AGENT").ends_session());
-        assert!(!ev(content_types::PARTICIPANT_JOINED, "CUSTOMER").ends_session());
-        assert!(!ev(content_types::TYPING, "AGENT").ends_session());
+        assert!(ev(ContentType::ChatEnded.as_str(), "SYSTEM").ends_session());
+        assert!(ev(ContentType::ParticipantLeft.as_str(), "CUSTOMER").ends_session());
+        assert!(!ev(ContentType::ParticipantLeft.as_str(), "AGENT").ends_session());
+        assert!(!ev(ContentType::ParticipantJoined.as_str(), "CUSTOMER").ends_session());
+        assert!(!ev(ContentType::Typing.as_str(), "AGENT").ends_session());
         // A MESSAGE that merely has that content type does not end anything.
         let m = decode_chat_item(&raw(
             r#"{"Id":"i","Type":"MESSAGE","ContentType":"application/vnd.amazonaws.connect.event.chat.ended","ParticipantRole":"SYSTEM","ContactId":"c"}"#,
@@ -394,7 +376,7 @@ mod tests {
         .unwrap();
         assert_eq!(item.contact_id, "c-attr");
         assert_eq!(item.initial_contact_id.as_deref(), Some("ic-attr"));
-        assert_eq!(item.participant_role, "AGENT");
+        assert_eq!(item.participant_role, ParticipantRole::Agent);
 
         // The item wins over the attributes.
         let item = decode_chat_item(&raw(

@@ -7,10 +7,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::error::DecodeError;
-use super::json::{self, Object};
+use super::model::decode_str;
+use super::model::sns::{SnsNotification, SnsShape};
 
 /// Largest SQS body accepted: 256 KiB, the SNS/SQS message size limit. Anything bigger
 /// did not come from SNS and is refused before parsing.
@@ -42,13 +41,10 @@ impl SnsMessage {
 /// (un)confirmations are refused as [`DecodeError::Unsupported`]. Bodies over
 /// [`MAX_BODY_BYTES`] and bodies that are not JSON objects are errors.
 pub fn unwrap_sns(body: &str) -> Result<SnsMessage, DecodeError> {
-    let obj = json::parse_object(body, "SQS body", MAX_BODY_BYTES)?;
-
-    match obj.get("Type").and_then(Value::as_str) {
+    let shape: SnsShape = decode_str(body, "SQS body", MAX_BODY_BYTES)?;
+    match shape.kind.get().map(String::as_str) {
         Some("Notification") => {}
-        Some(t @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation"))
-            if obj.contains_key("TopicArn") =>
-        {
+        Some(t @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation")) if shape.topic_arn.0 => {
             return Err(DecodeError::Unsupported(format!("SNS message type {t}")));
         }
         _ => {
@@ -59,45 +55,20 @@ pub fn unwrap_sns(body: &str) -> Result<SnsMessage, DecodeError> {
             })
         }
     }
-
-    let message = json::req_str(&obj, "Message", "Message")?.to_string();
-    let message_id = json::opt_str(&obj, "MessageId", "MessageId")?.map(str::to_string);
-    let attributes = match json::opt_obj(&obj, "MessageAttributes", "MessageAttributes")? {
-        Some(attrs) => decode_attributes(attrs)?,
-        None => HashMap::new(),
-    };
+    // A malformed attribute fails the whole notification rather than being skipped:
+    // routing decisions (e.g. the Connect `MessageVisibility`) depend on them, and
+    // guessing could leak agent-only messages.
+    let notification: SnsNotification = decode_str(body, "SQS body", MAX_BODY_BYTES)?;
     Ok(SnsMessage {
-        message,
-        message_id,
-        attributes,
+        message: notification.message,
+        message_id: notification.message_id,
+        attributes: notification
+            .message_attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, attribute)| (name, attribute.value.0))
+            .collect(),
     })
-}
-
-/// `{"Name": {"Type": "String", "Value": "..."}}` -> `{"Name": "..."}`.
-///
-/// A malformed attribute is an error rather than skipped: routing decisions (e.g. the
-/// Connect `MessageVisibility`) depend on them, and guessing could leak agent-only messages.
-fn decode_attributes(attrs: &Object) -> Result<HashMap<String, String>, DecodeError> {
-    const FIELD: &str = "MessageAttributes.*";
-    const VALUE_FIELD: &str = "MessageAttributes.*.Value";
-    let mut out = HashMap::with_capacity(attrs.len());
-    for (name, attr) in attrs {
-        let attr = json::as_obj(attr, FIELD)?;
-        let value = match attr.get("Value") {
-            Some(Value::String(s)) => s.clone(),
-            // Number attributes are strings on the wire; accept a bare number anyway.
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::Null) | None => return Err(DecodeError::MissingField(VALUE_FIELD)),
-            Some(_) => {
-                return Err(DecodeError::WrongType {
-                    field: VALUE_FIELD,
-                    expected: "string",
-                })
-            }
-        };
-        out.insert(name.clone(), value);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -143,14 +114,11 @@ mod tests {
     fn notification_without_string_message_is_an_error() {
         assert_eq!(
             unwrap_sns(r#"{"Type":"Notification"}"#),
-            Err(DecodeError::MissingField("Message"))
+            Err(DecodeError::missing("Message"))
         );
         assert!(matches!(
             unwrap_sns(r#"{"Type":"Notification","Message":{"a":1}}"#),
-            Err(DecodeError::WrongType {
-                field: "Message",
-                ..
-            })
+            Err(DecodeError::WrongType { ref field, .. }) if field == "Message"
         ));
     }
 
@@ -162,8 +130,15 @@ mod tests {
             r#"{"Type":"Notification","Message":"{}","MessageAttributes":{"A":{"Type":"String"}}}"#,
             r#"{"Type":"Notification","Message":"{}","MessageAttributes":{"A":{"Value":[1]}}}"#,
         ] {
-            assert!(unwrap_sns(body).is_err(), "{body}");
+            let e = unwrap_sns(body).unwrap_err().reason();
+            assert!(e.contains("`MessageAttributes"), "{body}: {e}");
         }
+        assert_eq!(
+            unwrap_sns(
+                r#"{"Type":"Notification","Message":"{}","MessageAttributes":{"Hola Lucía":{"Type":"String"}}}"#
+            ),
+            Err(DecodeError::missing("MessageAttributes.*.Value"))
+        );
         let ok = unwrap_sns(
             r#"{"Type":"Notification","Message":"{}","MessageAttributes":{"N":{"Type":"Number","Value":42}}}"#,
         )

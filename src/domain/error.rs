@@ -1,10 +1,12 @@
 //! Typed decoding errors.
 //!
 //! Every inbound payload is hostile until proven otherwise, so decoding never panics: it
-//! returns a [`DecodeError`]. The messages name *fields*, never *values*: the values are
-//! customer data (texts, names, phone numbers) and these errors end up in logs and in
-//! dead-letter reasons. The only payload-derived text that may appear is a Meta business
-//! phone number id, and only after it was checked to be a short run of digits.
+//! returns a [`DecodeError`]. The messages name *fields* (JSON paths such as
+//! `changes[0].messages[1].text.body`), never *values*: the values are customer data
+//! (texts, names, phone numbers) and these errors end up in logs and in dead-letter
+//! reasons. The only payload-derived text that may appear is a Meta business phone number
+//! id, and only after it was checked to be a short run of digits. Paths are built from our
+//! own field names; a key the sender chose is shown as `*` (see `model::decode`).
 
 /// Longest reason string handed to a dead-letter queue (characters).
 const MAX_REASON_CHARS: usize = 300;
@@ -12,19 +14,19 @@ const MAX_REASON_CHARS: usize = 300;
 /// Why a payload (or one message inside it) could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The text is not JSON. The string says which payload and where the syntax broke
-    /// (serde_json's position, never the offending text).
-    #[error("not valid JSON: {0}")]
-    NotJson(String),
+    /// The text is not JSON. `what` names the payload, `detail` says where the syntax
+    /// broke (serde_json's description and position, never the offending text).
+    #[error("not valid JSON: {what}: {detail}")]
+    NotJson { what: String, detail: String },
 
     /// A required field is absent (or null).
     #[error("missing field `{0}`")]
-    MissingField(&'static str),
+    MissingField(String),
 
     /// A field is present with the wrong JSON type.
     #[error("field `{field}` has the wrong type (expected {expected})")]
     WrongType {
-        field: &'static str,
+        field: String,
         expected: &'static str,
     },
 
@@ -35,17 +37,14 @@ pub enum DecodeError {
     /// A string field is longer than its limit (characters). Never truncated silently.
     #[error("field `{field}` too long: {len} characters (max {max})")]
     TooLong {
-        field: &'static str,
+        field: String,
         len: usize,
         max: usize,
     },
 
     /// A field has the right type but a value we must refuse (empty id, non-digit phone...).
     #[error("field `{field}` is invalid: {reason}")]
-    Invalid {
-        field: &'static str,
-        reason: &'static str,
-    },
+    Invalid { field: String, reason: &'static str },
 
     /// The webhook names a Meta phone number id that the EUM context does not map to an
     /// EUM phone number: we could not reply, so the event cannot be handled.
@@ -78,7 +77,7 @@ impl DecodeError {
     ///
     /// Syntax/EOF errors only carry a fixed description and a position; "data" errors can
     /// quote the offending value, so for those only the category and position are kept.
-    pub(crate) fn not_json(what: &'static str, err: &serde_json::Error) -> Self {
+    pub(crate) fn not_json(what: &str, err: &serde_json::Error) -> Self {
         use serde_json::error::Category;
         let detail = match err.classify() {
             Category::Syntax | Category::Eof | Category::Io => err.to_string(),
@@ -88,7 +87,68 @@ impl DecodeError {
                 err.column()
             ),
         };
-        DecodeError::NotJson(format!("{what}: {detail}"))
+        DecodeError::NotJson {
+            what: what.to_string(),
+            detail,
+        }
+    }
+
+    /// Shorthand for [`DecodeError::MissingField`].
+    pub fn missing(field: &str) -> Self {
+        DecodeError::MissingField(field.to_string())
+    }
+
+    /// Shorthand for [`DecodeError::Invalid`].
+    pub fn invalid(field: &str, reason: &'static str) -> Self {
+        DecodeError::Invalid {
+            field: field.to_string(),
+            reason,
+        }
+    }
+
+    /// Shorthand for [`DecodeError::WrongType`].
+    pub fn wrong_type(field: &str, expected: &'static str) -> Self {
+        DecodeError::WrongType {
+            field: field.to_string(),
+            expected,
+        }
+    }
+
+    /// The field path, when the error has one.
+    fn field_mut(&mut self) -> Option<&mut String> {
+        match self {
+            DecodeError::MissingField(field)
+            | DecodeError::WrongType { field, .. }
+            | DecodeError::TooLong { field, .. }
+            | DecodeError::Invalid { field, .. }
+            | DecodeError::NotJson { what: field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The same error seen from the object around: `name` is put in front of the path
+    /// (`body` within `text` is `text.body`; `[2].id` within `contacts` is `contacts[2].id`).
+    pub fn within(mut self, name: &str) -> Self {
+        if let Some(field) = self.field_mut() {
+            *field = if field.is_empty() {
+                name.to_string()
+            } else if field.starts_with('[') {
+                format!("{name}{field}")
+            } else {
+                format!("{name}.{field}")
+            };
+        }
+        self
+    }
+
+    /// Names an error about a whole part (empty path) `name`; deeper paths stay as they are.
+    pub fn or_field(mut self, name: &str) -> Self {
+        if let Some(field) = self.field_mut() {
+            if field.is_empty() {
+                *field = name.to_string();
+            }
+        }
+        self
     }
 
     /// Builds [`DecodeError::UnmappedPhoneNumber`], keeping the id only if it looks like
@@ -113,15 +173,11 @@ mod tests {
     #[test]
     fn messages_name_fields() {
         assert_eq!(
-            DecodeError::MissingField("Message").to_string(),
+            DecodeError::missing("Message").to_string(),
             "missing field `Message`"
         );
         assert_eq!(
-            DecodeError::WrongType {
-                field: "changes",
-                expected: "array"
-            }
-            .to_string(),
+            DecodeError::wrong_type("changes", "array").to_string(),
             "field `changes` has the wrong type (expected array)"
         );
         assert_eq!(
@@ -130,7 +186,7 @@ mod tests {
         );
         assert_eq!(
             DecodeError::TooLong {
-                field: "text.body",
+                field: "text.body".into(),
                 len: 5000,
                 max: 4096
             }
@@ -157,6 +213,23 @@ mod tests {
         );
         let r = DecodeError::not_json("x", &err).reason();
         assert!(!r.contains("secret"), "{r}");
+    }
+
+    #[test]
+    fn within_and_or_field_build_paths() {
+        let e = DecodeError::missing("body").within("text");
+        assert_eq!(e, DecodeError::missing("text.body"));
+        let e = DecodeError::wrong_type("[2].id", "string").within("contacts");
+        assert_eq!(
+            e.reason(),
+            "field `contacts[2].id` has the wrong type (expected string)"
+        );
+        let e = DecodeError::wrong_type("", "object").or_field("messages[]");
+        assert_eq!(e, DecodeError::wrong_type("messages[]", "object"));
+        let e = DecodeError::missing("id").or_field("messages[]");
+        assert_eq!(e, DecodeError::missing("id"));
+        let e = DecodeError::TooLarge { len: 2, max: 1 }.within("x");
+        assert_eq!(e, DecodeError::TooLarge { len: 2, max: 1 });
     }
 
     #[test]

@@ -8,14 +8,15 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
+use super::checks::{check_id, wa_id};
 use super::envelope::MAX_BODY_BYTES;
 use super::error::DecodeError;
-use super::json::{self, Object};
+use super::model::decode_str;
+use super::model::eum::{EumContext, EumEvent};
+use super::model::meta_webhook::ChangeValue;
 use super::status::{decode_status, DeliveryStatus};
 use super::whatsapp_in::{
-    decode_message, error_detail, limits::MAX_NAME_CHARS, wa_id, CustomerMessage, MessageContext,
+    decode_message, error_detail, limits::MAX_NAME_CHARS, CustomerMessage, MessageContext,
 };
 
 /// Everything one EUM event carried.
@@ -42,53 +43,40 @@ impl InboundEvent {
 /// Errors (the whole event is unusable): not a JSON object, over [`MAX_BODY_BYTES`], no
 /// `context.MetaPhoneNumberIds`, no decodable `whatsAppWebhookEntry` (a JSON string, or an
 /// object) with a `changes` array, or customer messages for a business number that the
-/// context does not map to an EUM phone number id.
+/// context does not map to an EUM phone number id (or without `metadata` to say which).
+/// Anything else that is malformed becomes a [`InboundEvent::problems`] entry.
 pub fn decode_eum_event(message: &str) -> Result<InboundEvent, DecodeError> {
-    let event = json::parse_object(message, "EUM event", MAX_BODY_BYTES)?;
+    let event: EumEvent = decode_str(message, "EUM event", MAX_BODY_BYTES)?;
     let mut out = InboundEvent::default();
-
-    let phone_numbers = phone_number_map(&event, &mut out.problems)?;
-
-    let parsed_entry;
-    let entry: &Object = match json::get(&event, "whatsAppWebhookEntry") {
-        None => return Err(DecodeError::MissingField("whatsAppWebhookEntry")),
-        Some(Value::String(s)) => {
-            parsed_entry = json::parse_object(s, "whatsAppWebhookEntry", MAX_BODY_BYTES)?;
-            &parsed_entry
-        }
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(DecodeError::WrongType {
-                field: "whatsAppWebhookEntry",
-                expected: "JSON string or object",
-            })
-        }
-    };
-    let changes = json::req_array(entry, "changes", "whatsAppWebhookEntry.changes")?;
-
-    let fallback_timestamp = json::opt_str(&event, "message_timestamp", "message_timestamp")
-        .ok()
-        .flatten()
+    let phone_numbers = phone_number_map(&event.context, &mut out.problems);
+    let entry = event
+        .whatsapp_webhook_entry
+        .0
+        .as_ref()
+        .map_err(|e| e.clone().within("whatsAppWebhookEntry"))?;
+    let fallback_timestamp = event
+        .message_timestamp
+        .get()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp());
 
-    for (ci, change) in changes.iter().enumerate() {
-        let Some(change) = change.as_object() else {
+    for (ci, change) in entry.changes.iter().enumerate() {
+        let Ok(change) = &change.0 else {
             out.problems.push(format!("changes[{ci}]: not an object"));
             continue;
         };
         // Other webhook fields (template status, account updates...) are not conversations.
-        if json::get(change, "field").and_then(Value::as_str) != Some("messages") {
+        if change.field.get().map(String::as_str) != Some("messages") {
             continue;
         }
-        let value = match json::req_obj(change, "value", "changes[].value") {
-            Ok(v) => v,
-            Err(e) => {
-                out.problems.push(format!("changes[{ci}]: {}", e.reason()));
-                continue;
-            }
+        let value = match &change.value {
+            Some(value) => value.named("value"),
+            None => Err(DecodeError::missing("value")),
         };
-        decode_change(ci, value, &phone_numbers, fallback_timestamp, &mut out)?;
+        match value {
+            Ok(value) => decode_change(ci, value, &phone_numbers, fallback_timestamp, &mut out)?,
+            Err(e) => out.problems.push(format!("changes[{ci}]: {}", e.reason())),
+        }
     }
     Ok(out)
 }
@@ -107,27 +95,14 @@ pub fn eum_phone_number_id_from_arn(arn: &str) -> Option<String> {
 
 /// `context.MetaPhoneNumberIds[]`: Meta phone number id -> EUM phone number id.
 /// Bad entries are reported as problems and skipped (another entry may be the one we need).
-fn phone_number_map(
-    event: &Object,
-    problems: &mut Vec<String>,
-) -> Result<HashMap<String, String>, DecodeError> {
-    let context = json::req_obj(event, "context", "context")?;
-    let ids = json::req_array(context, "MetaPhoneNumberIds", "context.MetaPhoneNumberIds")?;
-    let mut map = HashMap::with_capacity(ids.len());
-    for (i, entry) in ids.iter().enumerate() {
-        let decoded = json::as_obj(entry, "context.MetaPhoneNumberIds[]").and_then(|e| {
-            let meta = json::req_id(
-                e,
-                "metaPhoneNumberId",
-                "context.MetaPhoneNumberIds[].metaPhoneNumberId",
-                64,
-            )?;
-            let arn = json::req_str(e, "arn", "context.MetaPhoneNumberIds[].arn")?;
-            let eum = eum_phone_number_id_from_arn(arn).ok_or(DecodeError::Invalid {
-                field: "context.MetaPhoneNumberIds[].arn",
-                reason: "not an EUM phone-number-id ARN",
-            })?;
-            Ok((meta, eum))
+fn phone_number_map(context: &EumContext, problems: &mut Vec<String>) -> HashMap<String, String> {
+    let mut map = HashMap::with_capacity(context.meta_phone_number_ids.len());
+    for (i, entry) in context.meta_phone_number_ids.iter().enumerate() {
+        let decoded = entry.named("MetaPhoneNumberIds[]").and_then(|e| {
+            let meta = check_id(&e.meta_phone_number_id, "metaPhoneNumberId", 64)?;
+            let eum = eum_phone_number_id_from_arn(&e.arn)
+                .ok_or_else(|| DecodeError::invalid("arn", "not an EUM phone-number-id ARN"))?;
+            Ok((meta.to_string(), eum))
         });
         match decoded {
             Ok((meta, eum)) => {
@@ -136,19 +111,19 @@ fn phone_number_map(
             Err(e) => problems.push(format!("context.MetaPhoneNumberIds[{i}]: {}", e.reason())),
         }
     }
-    Ok(map)
+    map
 }
 
 /// One `changes[].value` with field "messages".
 fn decode_change(
     ci: usize,
-    value: &Object,
+    value: &ChangeValue,
     phone_numbers: &HashMap<String, String>,
     fallback_timestamp: Option<i64>,
     out: &mut InboundEvent,
 ) -> Result<(), DecodeError> {
-    match json::opt_array(value, "messages", "value.messages") {
-        Ok(Some(messages)) if !messages.is_empty() => {
+    match value.messages.as_ref().map(|m| m.named("value.messages")) {
+        Some(Ok(messages)) if !messages.is_empty() => {
             let system_number = system_number(value, phone_numbers)?;
             let names = profile_names(value);
             let ctx = MessageContext {
@@ -157,7 +132,7 @@ fn decode_change(
                 fallback_timestamp,
             };
             for (mi, m) in messages.iter().enumerate() {
-                match decode_message(m, &ctx) {
+                match m.named("messages[]").and_then(|m| decode_message(m, &ctx)) {
                     Ok(m) => out.messages.push(m),
                     Err(e) => out
                         .problems
@@ -165,14 +140,14 @@ fn decode_change(
                 }
             }
         }
-        Ok(_) => {}
-        Err(e) => out.problems.push(format!("changes[{ci}]: {}", e.reason())),
+        Some(Ok(_)) | None => {}
+        Some(Err(e)) => out.problems.push(format!("changes[{ci}]: {}", e.reason())),
     }
 
-    match json::opt_array(value, "statuses", "value.statuses") {
-        Ok(Some(statuses)) => {
+    match value.statuses.as_ref().map(|s| s.named("value.statuses")) {
+        Some(Ok(statuses)) => {
             for (si, s) in statuses.iter().enumerate() {
-                match decode_status(s) {
+                match s.named("statuses[]").and_then(decode_status) {
                     Ok(s) => out.statuses.push(s),
                     Err(e) => out
                         .problems
@@ -180,57 +155,58 @@ fn decode_change(
                 }
             }
         }
-        Ok(None) => {}
-        Err(e) => out.problems.push(format!("changes[{ci}]: {}", e.reason())),
+        None => {}
+        Some(Err(e)) => out.problems.push(format!("changes[{ci}]: {}", e.reason())),
     }
 
     // Webhook-level errors (no message attached): worth a log line.
-    if let Ok(Some(errors)) = json::opt_array(value, "errors", "value.errors") {
-        for e in errors {
-            let detail = error_detail(e).unwrap_or_else(|| "no detail".to_string());
-            out.problems
-                .push(format!("changes[{ci}]: webhook error {detail}"));
-        }
+    for e in value.errors.get().into_iter().flatten() {
+        let detail = e
+            .get()
+            .and_then(error_detail)
+            .unwrap_or_else(|| "no detail".to_string());
+        out.problems
+            .push(format!("changes[{ci}]: webhook error {detail}"));
     }
     Ok(())
 }
 
 /// The EUM phone number id for this change's `metadata.phone_number_id`.
 fn system_number(
-    value: &Object,
+    value: &ChangeValue,
     phone_numbers: &HashMap<String, String>,
 ) -> Result<String, DecodeError> {
-    let metadata = json::req_obj(value, "metadata", "value.metadata")?;
-    let meta_id = json::req_str(
-        metadata,
-        "phone_number_id",
-        "value.metadata.phone_number_id",
-    )?;
+    let metadata = value
+        .metadata
+        .as_ref()
+        .ok_or_else(|| DecodeError::missing("value.metadata"))?
+        .within("value.metadata")?;
     phone_numbers
-        .get(meta_id)
+        .get(&metadata.phone_number_id)
         .cloned()
-        .ok_or_else(|| DecodeError::unmapped_phone_number(meta_id))
+        .ok_or_else(|| DecodeError::unmapped_phone_number(&metadata.phone_number_id))
 }
 
 /// `contacts[]` -> wa_id -> profile name. Names are display-only, so malformed entries are
 /// skipped, control characters removed and long names cut to [`MAX_NAME_CHARS`].
-fn profile_names(value: &Object) -> HashMap<String, String> {
+fn profile_names(value: &ChangeValue) -> HashMap<String, String> {
     let mut names = HashMap::new();
-    let Ok(Some(contacts)) = json::opt_array(value, "contacts", "value.contacts") else {
-        return names;
-    };
-    for c in contacts.iter().filter_map(Value::as_object) {
-        let Some(id) = json::get(c, "wa_id")
-            .and_then(Value::as_str)
+    for contact in value.contacts.get().into_iter().flatten() {
+        let Some(contact) = contact.get() else {
+            continue;
+        };
+        let Some(id) = contact
+            .wa_id
+            .get()
             .and_then(|w| wa_id(w, "contacts[].wa_id").ok())
         else {
             continue;
         };
-        let name = json::get(c, "profile")
-            .and_then(Value::as_object)
-            .and_then(|p| json::get(p, "name"))
-            .and_then(Value::as_str)
-            .map(clean_name)
+        let name = contact
+            .profile
+            .get()
+            .and_then(|p| p.name.get())
+            .map(|n| clean_name(n))
             .filter(|n| !n.is_empty());
         if let Some(name) = name {
             names.insert(id, name);
@@ -256,7 +232,7 @@ mod tests {
     use super::super::envelope::unwrap_sns;
     use super::super::whatsapp_in::{Media, MediaKind, MessageContent};
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const SYSTEM: &str = "phone-number-id-9f8e7d6c5b4a49382716a5b4c3d2e1f0";
     const WAMID: &str = "wamid.HBgNNTQ5MTE1NTU1MDEyMxUCABIYFjNFQjBDMEE3RDE5RjA1QTg4MUM0AA==";
@@ -449,7 +425,7 @@ mod tests {
                 "changes[0].messages[1]: field `text.body` has the wrong type (expected string)",
                 "changes[0].messages[2]: field `messages[]` has the wrong type (expected object)",
                 "changes[0].messages[3]: field `text.body` too long: 5000 characters (max 4096)",
-                "changes[0].statuses[1]: missing field `statuses[].id`",
+                "changes[0].statuses[1]: missing field `id`",
             ]
         );
         for p in &ev.problems {
@@ -469,7 +445,7 @@ mod tests {
             "messages": [text("wamid.1", json!("hi"))],
         })))
         .unwrap_err();
-        assert_eq!(e, DecodeError::MissingField("value.metadata"));
+        assert_eq!(e, DecodeError::missing("value.metadata"));
         // Statuses alone do not need a reply route.
         let ev = decode_eum_event(&event_with(json!({
             "metadata": {"phone_number_id": "999"},
@@ -546,7 +522,7 @@ mod tests {
             ev.problems,
             [
                 "changes[2]: webhook error 131000: Something went wrong",
-                "changes[3]: field `changes[].value` has the wrong type (expected object)",
+                "changes[3]: field `value` has the wrong type (expected object)",
                 "changes[4]: field `value.messages` has the wrong type (expected array)",
                 "changes[5]: not an object",
             ]

@@ -2,10 +2,13 @@
 //! outbound one.
 //!
 //! Inbound payloads are hostile: decoders never panic and return [`DecodeError`]s whose
-//! messages name fields, never customer data.
+//! messages name JSON paths, never customer data.
 //!
+//! * `model`: the wire shapes (serde types) of the SNS envelope, the EUM event, the Meta
+//!   webhook and the Connect chat item, with how tolerant each part is.
 //! * `envelope`: SQS body -> SNS notification (envelope or raw delivery).
 //! * `eum`, `whatsapp_in`, `status`: EUM event -> customer messages and delivery receipts.
+//! * `checks`: what ids, texts and WhatsApp ids must look like.
 //! * `render`: how a customer message reads for the agent.
 //! * `connect_item`: Connect chat streaming items (agent -> customer).
 //! * `whatsapp_out`: Meta Cloud API bodies for SendWhatsAppMessage.
@@ -14,13 +17,14 @@
 
 pub mod attachment;
 pub mod chat;
+mod checks;
 pub mod connect_item;
 pub mod content_check;
 pub mod envelope;
 pub mod error;
 pub mod eum;
 pub mod ids;
-mod json;
+pub mod model;
 pub mod render;
 pub mod status;
 pub mod text;
@@ -35,7 +39,7 @@ pub use attachment::{
 };
 pub use chat::{Customer, FileUpload, Piece, OPENING_TEXT_FOR_FILE};
 pub use connect_item::{
-    content_types, decode_chat_item, roles, visibility, AttachmentRef, ChatItem, ItemType,
+    decode_chat_item, visibility, AttachmentRef, ChatItem, ContentType, ItemType, ParticipantRole,
     ATTACHMENT_APPROVED,
 };
 pub use envelope::{unwrap_sns, SnsMessage, MAX_BODY_BYTES};

@@ -4,11 +4,10 @@
 //! window is closed and free-form messages will be refused until they write again, which the
 //! agent must be told.
 
-use serde_json::Value;
-
+use super::checks::{check_id, safe_token};
 use super::error::DecodeError;
-use super::json;
-use super::whatsapp_in::{limits::MAX_WAMID_CHARS, safe_token};
+use super::model::meta_webhook::WebhookStatus;
+use super::whatsapp_in::limits::MAX_WAMID_CHARS;
 
 /// Meta error code: "Re-engagement message" (more than 24 h since the customer last wrote).
 pub const WINDOW_CLOSED_ERROR_CODE: i64 = 131047;
@@ -40,43 +39,31 @@ impl DeliveryStatus {
     }
 }
 
-/// Decodes one `value.statuses[]` element. Only the wamid and status are required; the
-/// optional parts degrade to `None`/empty when malformed since they are advisory.
-pub(crate) fn decode_status(v: &Value) -> Result<DeliveryStatus, DecodeError> {
-    let s = json::as_obj(v, "statuses[]")?;
-    let message_id = json::req_id(s, "id", "statuses[].id", MAX_WAMID_CHARS)?;
-    let status = json::req_str(s, "status", "statuses[].status")?;
-    let status = safe_token(status);
+/// Turns one `value.statuses[]` element into a receipt. Only the wamid and status must
+/// be valid; the optional parts are advisory, so malformed ones read as absent.
+pub(crate) fn decode_status(s: &WebhookStatus) -> Result<DeliveryStatus, DecodeError> {
+    let message_id = check_id(&s.id, "id", MAX_WAMID_CHARS)?.to_string();
+    let status = safe_token(&s.status);
     if status == "unknown" {
-        return Err(DecodeError::Invalid {
-            field: "statuses[].status",
-            reason: "not a status token",
-        });
+        return Err(DecodeError::invalid("status", "not a status token"));
     }
-    let recipient_id = json::opt_str(s, "recipient_id", "statuses[].recipient_id")
-        .ok()
-        .flatten()
-        .and_then(|r| json::check_id(r, "statuses[].recipient_id", 64).ok())
+    let recipient_id = s
+        .recipient_id
+        .get()
+        .and_then(|r| check_id(r, "recipient_id", 64).ok())
         .map(str::to_string);
-    let timestamp = json::opt_int(s, "timestamp", "statuses[].timestamp")
-        .ok()
-        .flatten();
-    let error_codes = json::opt_array(s, "errors", "statuses[].errors")
-        .ok()
+    let error_codes = s
+        .errors
+        .get()
+        .into_iter()
         .flatten()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e.as_object())
-                .filter_map(|e| json::opt_int(e, "code", "errors[].code").ok().flatten())
-                .collect()
-        })
-        .unwrap_or_default();
+        .filter_map(|e| e.get()?.code.get().map(|c| c.0))
+        .collect();
     Ok(DeliveryStatus {
         message_id,
         status,
         recipient_id,
-        timestamp,
+        timestamp: s.timestamp.get().map(|t| t.0),
         error_codes,
     })
 }
@@ -84,7 +71,13 @@ pub(crate) fn decode_status(v: &Value) -> Result<DeliveryStatus, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::domain::model::{decode_value, Part};
+    use serde_json::{json, Value};
+
+    fn decode_status(v: &Value) -> Result<DeliveryStatus, DecodeError> {
+        let part: Part<WebhookStatus> = Part(decode_value(v));
+        part.named("statuses[]").and_then(super::decode_status)
+    }
 
     #[test]
     fn decodes_a_failed_status() {

@@ -4,6 +4,8 @@
 //! customer text is sent to the agent as several messages (and vice versa). Limits count
 //! Unicode scalar values (`char`s), as Connect does.
 
+use unicode_segmentation::UnicodeSegmentation;
+
 /// Longest Connect chat message (text/plain and text/markdown), in characters.
 pub const CONNECT_MESSAGE_MAX_CHARS: usize = 1024;
 
@@ -15,126 +17,107 @@ pub const CONNECT_MESSAGE_MAX_CHARS: usize = 1024;
 ///   point (usually a single space or newline; all of "\n\n" between paragraphs). Dropping
 ///   the run rather than one character keeps parts from starting with whitespace or
 ///   consisting only of it (a blank chat bubble);
-/// * nothing at a hard split (a word longer than the limit), which cuts between characters.
+/// * nothing at a hard split (a word longer than the limit).
 ///
 /// So: every part is non-empty, has no leading/trailing whitespace, and joining the parts
 /// with the dropped runs (or nothing at hard splits) gives back `text.trim()`.
 ///
 /// Where: at the last whitespace run that starts within the limit, preferring a run
 /// containing a newline if it lies in the second half of the window (paragraph breaks read
-/// better than mid-sentence cuts, but not at the price of tiny parts). A hard split avoids
-/// cutting before a combining mark, variation selector, emoji modifier or after a
-/// zero-width joiner, and between the two halves of a flag, when it can do so within the
-/// second half of the window.
+/// better than mid-sentence cuts, but not at the price of tiny parts). A hard split is
+/// made at the last grapheme cluster boundary within the limit (Unicode extended grapheme
+/// clusters, UAX #29): an accent, a Thai or Indic vowel sign, an Arabic harakah, an emoji
+/// modifier or ZWJ sequence and a flag stay with what they belong to. Only a single cluster
+/// longer than the whole limit (hundreds of stacked marks: hostile input) is cut inside.
+///
+/// Whitespace means a cluster made of whitespace characters only ("\r\n" is one); a space
+/// carrying a combining mark is a visible character.
 ///
 /// `max_chars == 0` is treated as 1. Whitespace-only text gives no parts.
 pub fn split_text(text: &str, max_chars: usize) -> Vec<String> {
     let max = max_chars.max(1);
-    let chars: Vec<char> = text.trim().chars().collect();
+    let mut rest = text.trim();
     let mut parts = Vec::new();
-    let mut start = 0;
-    while start < chars.len() {
-        let rest = &chars[start..];
-        if rest.len() <= max {
-            parts.push(rest.iter().collect());
+    while !rest.is_empty() {
+        if rest.chars().nth(max).is_none() {
+            parts.push(rest.to_string());
             break;
         }
         let (end, next) = split_point(rest, max);
-        parts.push(rest[..end].iter().collect());
-        start += next;
+        parts.push(rest[..end].to_string());
+        rest = &rest[next..];
     }
     parts
 }
 
-/// For `rest` (non-empty, starting and ending with non-whitespace, longer than `max`):
-/// the end of the part and the start of the next one (they differ by the dropped run).
-fn split_point(rest: &[char], max: usize) -> (usize, usize) {
+fn is_whitespace(cluster: &str) -> bool {
+    cluster.chars().all(char::is_whitespace)
+}
+
+/// A run of whitespace clusters: byte range and the character offset it starts at.
+#[derive(Clone, Copy)]
+struct Run {
+    start: usize,
+    end: usize,
+    start_chars: usize,
+}
+
+/// For `rest` (starting and ending with a non-whitespace cluster, longer than `max`
+/// characters): the byte offsets where the part ends and the next one starts (they differ
+/// by the dropped run).
+fn split_point(rest: &str, max: usize) -> (usize, usize) {
+    let mut chars = 0; // characters before the current cluster
+    let mut open: Option<(Run, bool)> = None; // the run being read, and whether it has a newline
     let mut last_run = None;
     let mut last_newline_run = None;
-    let mut i = 1;
-    while i <= max {
-        if rest[i].is_whitespace() {
-            // rest[i - 1] is not whitespace: `i` starts a run (runs are skipped whole).
-            let mut j = i;
-            let mut has_newline = false;
-            while rest[j].is_whitespace() {
-                has_newline |= rest[j] == '\n';
-                j += 1; // in bounds: `rest` ends with non-whitespace
+    let mut last_boundary = None; // byte offset of the last cluster boundary within the limit
+    for (at, cluster) in rest.grapheme_indices(true) {
+        let white = is_whitespace(cluster);
+        match (&mut open, white) {
+            (Some((_, newline)), true) => *newline |= cluster.contains('\n'),
+            (Some((run, newline)), false) => {
+                // A run is never last: `rest` ends with non-whitespace.
+                let run = Run { end: at, ..*run };
+                last_run = Some(run);
+                if *newline {
+                    last_newline_run = Some(run);
+                }
+                open = None;
             }
-            last_run = Some((i, j));
-            if has_newline {
-                last_newline_run = Some((i, j));
+            (None, true) if chars <= max => {
+                let run = Run {
+                    start: at,
+                    end: at,
+                    start_chars: chars,
+                };
+                open = Some((run, cluster.contains('\n')));
             }
-            i = j + 1;
-        } else {
-            i += 1;
+            (None, _) => {}
+        }
+        if open.is_none() && chars > max {
+            break;
+        }
+        if at > 0 && chars <= max {
+            last_boundary = Some(at);
+        }
+        chars += cluster.chars().count();
+    }
+    match (last_newline_run, last_run, last_boundary) {
+        (Some(run), _, _) if run.start_chars * 2 >= max => (run.start, run.end),
+        (_, Some(run), _) => (run.start, run.end),
+        (_, None, Some(at)) => (at, at),
+        // The first cluster alone is longer than the limit: cut it at the limit.
+        (_, None, None) => {
+            let at = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+            (at, at)
         }
     }
-    match (last_newline_run, last_run) {
-        (Some((s, e)), _) if s * 2 >= max => (s, e),
-        (_, Some(run)) => run,
-        _ => {
-            let end = hard_split(rest, max);
-            (end, end)
-        }
-    }
-}
-
-/// Cut position for a run of `max`+ non-whitespace characters: `max`, moved back (not below
-/// half the window) while it would separate a character from what visually belongs to it.
-fn hard_split(rest: &[char], max: usize) -> usize {
-    let floor = (max / 2).max(1);
-    let mut end = max;
-    while end > floor && !is_cluster_boundary(rest, end) {
-        end -= 1;
-    }
-    if is_cluster_boundary(rest, end) {
-        end
-    } else {
-        max
-    }
-}
-
-/// Approximates a grapheme cluster boundary between `chars[at - 1]` and `chars[at]`.
-fn is_cluster_boundary(chars: &[char], at: usize) -> bool {
-    const ZWJ: char = '\u{200D}';
-    let (prev, next) = (chars[at - 1], chars[at]);
-    if prev == ZWJ || is_extend(next) {
-        return false;
-    }
-    if is_regional_indicator(prev) && is_regional_indicator(next) {
-        // Flags are pairs: a boundary only after an even number of indicators.
-        let run = chars[..at]
-            .iter()
-            .rev()
-            .take_while(|c| is_regional_indicator(**c))
-            .count();
-        return run % 2 == 0;
-    }
-    true
-}
-
-fn is_extend(c: char) -> bool {
-    matches!(c,
-        '\u{0300}'..='\u{036F}'     // combining diacritical marks
-        | '\u{1AB0}'..='\u{1AFF}'
-        | '\u{1DC0}'..='\u{1DFF}'
-        | '\u{200D}'                // zero-width joiner
-        | '\u{20D0}'..='\u{20FF}'   // combining marks for symbols (keycap)
-        | '\u{FE00}'..='\u{FE0F}'   // variation selectors
-        | '\u{FE20}'..='\u{FE2F}'
-        | '\u{1F3FB}'..='\u{1F3FF}' // emoji skin tone modifiers
-        | '\u{E0020}'..='\u{E007F}' // tag characters (subdivision flags)
-        | '\u{E0100}'..='\u{E01EF}')
-}
-
-fn is_regional_indicator(c: char) -> bool {
-    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn split(text: &str, max: usize) -> Vec<String> {
         let parts = split_text(text, max);
@@ -142,37 +125,84 @@ mod tests {
         parts
     }
 
-    /// The documented guarantees, for any input.
+    /// The documented guarantees, for any input: every part is 1..=max characters, starts
+    /// and ends with a visible cluster and is the next piece of the text; only whitespace
+    /// lies between parts, the whole run of it; a split without whitespace happens only
+    /// when none fits and falls on a grapheme cluster boundary unless that cluster alone is
+    /// longer than `max`; nothing is lost at the end.
     fn check(text: &str, max: usize, parts: &[String]) {
         let max = max.max(1);
-        let orig: Vec<char> = text.trim().chars().collect();
+        let orig = text.trim();
+        // (byte start, byte end, chars) of every cluster of the trimmed text.
+        let clusters: Vec<(usize, usize, usize)> = orig
+            .grapheme_indices(true)
+            .map(|(at, g)| (at, at + g.len(), g.chars().count()))
+            .collect();
+        let starts: std::collections::HashMap<usize, usize> =
+            clusters.iter().enumerate().map(|(i, c)| (c.0, i)).collect();
+        let ends: std::collections::HashMap<usize, usize> =
+            clusters.iter().enumerate().map(|(i, c)| (c.1, i)).collect();
+        let cluster_at = |byte: usize| starts.get(&byte).copied();
         let mut cur = 0;
         for (n, part) in parts.iter().enumerate() {
-            let p: Vec<char> = part.chars().collect();
-            assert!(!p.is_empty(), "empty part {n}");
-            assert!(p.len() <= max, "part {n} has {} > {max} chars", p.len());
-            assert!(!p[0].is_whitespace() && !p[p.len() - 1].is_whitespace());
-            assert_eq!(
-                &orig[cur..cur + p.len()],
-                &p[..],
+            let chars = part.chars().count();
+            assert!(chars > 0, "empty part {n}");
+            assert!(chars <= max, "part {n} has {chars} > {max} chars");
+            assert!(
+                orig[cur..].starts_with(part.as_str()),
                 "part {n} is not next in text"
             );
             let part_start = cur;
-            cur += p.len();
+            cur += part.len();
+            match cluster_at(cur) {
+                Some(_) => {}
+                None if cur == orig.len() => {}
+                None => {
+                    let inside = clusters.iter().find(|c| c.0 < cur && cur < c.1).unwrap();
+                    assert!(
+                        inside.2 > max,
+                        "part {n} cuts a cluster of {} chars",
+                        inside.2
+                    );
+                }
+            }
+            if let Some(first) = cluster_at(part_start) {
+                let (s, e, _) = clusters[first];
+                assert!(
+                    !is_whitespace(&orig[s..e]),
+                    "part {n} starts with whitespace"
+                );
+            }
+            if let Some(last) = ends.get(&cur).map(|&i| clusters[i]) {
+                assert!(
+                    !is_whitespace(&orig[last.0..last.1]),
+                    "part {n} ends with whitespace"
+                );
+            }
             if n + 1 < parts.len() {
                 let gap_start = cur;
-                while orig[cur].is_whitespace() {
-                    cur += 1;
+                while let Some(i) = cluster_at(cur) {
+                    let (s, e, _) = clusters[i];
+                    if !is_whitespace(&orig[s..e]) {
+                        break;
+                    }
+                    cur = e;
                 }
                 if cur == gap_start {
-                    // Hard split: only allowed when no whitespace fits in the window.
-                    let window_end = (part_start + max + 1).min(orig.len());
-                    assert!(
-                        !orig[part_start..window_end]
-                            .iter()
-                            .any(|c| c.is_whitespace()),
-                        "hard split at part {n} although whitespace fits"
-                    );
+                    // Hard split: only allowed when no whitespace run starts in the window.
+                    if let Some(first) = cluster_at(part_start) {
+                        let mut offset = 0;
+                        for &(s, e, c) in &clusters[first..] {
+                            if offset > max {
+                                break;
+                            }
+                            assert!(
+                                offset == 0 || !is_whitespace(&orig[s..e]),
+                                "hard split at part {n} although whitespace fits"
+                            );
+                            offset += c;
+                        }
+                    }
                 }
             }
         }
@@ -204,6 +234,11 @@ mod tests {
         );
         // A newline too early loses to a later space.
         assert_eq!(split("a\nbbb ccc ddd eee", 10), ["a\nbbb ccc", "ddd eee"]);
+        // "\r\n" is one cluster, and a newline.
+        assert_eq!(
+            split("first line\r\nsecond part", 14),
+            ["first line", "second part"]
+        );
     }
 
     #[test]
@@ -247,9 +282,21 @@ mod tests {
         assert_eq!(split(flags, 3), ["🇦🇷", "🇧🇷", "🇺🇾"]);
         // Thumbs up with skin tone.
         assert_eq!(split("abc👍🏽", 4), ["abc", "👍🏽"]);
-        // When no boundary exists in the second half, cut at the limit anyway.
+        // A cluster longer than the limit is cut at the limit: nothing else fits.
         let marks = format!("a{}", "\u{301}".repeat(9));
         assert_eq!(split(&marks, 4).len(), 3);
+    }
+
+    /// Marks the old hand-made list did not know: Thai vowels and tone marks, Devanagari
+    /// virama conjuncts and vowel signs, Arabic harakat.
+    #[test]
+    fn hard_split_keeps_thai_indic_and_arabic_marks() {
+        // Thai: "กี่" is ก + sara ii + mai ek (3 chars, one cluster).
+        assert_eq!(split("กกกี่", 4), ["กก", "กี่"]);
+        // Devanagari: "क्षि" is क + virama + ष + vowel sign i (4 chars, one cluster).
+        assert_eq!(split("ककक्षि", 4), ["कक", "क्षि"]);
+        // Arabic: "بِّ" is ب + kasra + shadda (3 chars, one cluster).
+        assert_eq!(split("ببِّب", 3), ["ب", "بِّ", "ب"]);
     }
 
     #[test]
@@ -261,20 +308,8 @@ mod tests {
         assert!(parts[0].ends_with("roto."));
     }
 
-    /// Deterministic pseudo-random generator (xorshift64*), no extra dependencies.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
+    /// Pieces texts are made of: scripts with combining marks, emoji sequences, every kind
+    /// of whitespace run, long words that force hard splits.
     const PIECES: &[&str] = &[
         "a",
         "b",
@@ -286,7 +321,20 @@ mod tests {
         "👍🏽",
         "🇦🇷",
         "e\u{301}",
+        "a\u{301}\u{302}\u{303}",
         "👨\u{200D}👩\u{200D}👧",
+        "1\u{FE0F}\u{20E3}",
+        "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        "สวัสดี",
+        "กี่",
+        "नमस्ते",
+        "क्षि",
+        "தமிழ்",
+        "بِسْمِ",
+        "اللّٰه",
+        "한국어",
+        "\u{1100}\u{1161}\u{11A8}",
+        " \u{301}",
         " ",
         " ",
         " ",
@@ -295,55 +343,73 @@ mod tests {
         "\t",
         "  ",
         "\u{3000}",
+        "\u{A0}",
         "\r\n",
         "palabra",
         "supercalifragilisticoespialidoso",
+        "wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww",
     ];
 
-    #[test]
-    fn property_many_generated_texts() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for case in 0..3000 {
-            let pieces = rng.below(400);
-            let mut text = String::new();
-            for _ in 0..pieces {
-                // Occasionally a long word, to force hard splits.
-                if rng.below(50) == 0 {
-                    text.push_str(&"w".repeat(rng.below(40) + 1));
-                } else {
-                    text.push_str(PIECES[rng.below(PIECES.len())]);
-                }
-            }
-            let max = match case % 6 {
-                0 => 1,
-                1 => 2,
-                2 => 3 + rng.below(10),
-                3 => 10 + rng.below(100),
-                4 => CONNECT_MESSAGE_MAX_CHARS,
-                _ => rng.below(60),
-            };
+    fn texts() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::collection::vec(prop::sample::select(PIECES), 0..400)
+                .prop_map(|p| p.concat()),
+            1 => any::<String>(),
+            1 => "[ \\n\\tx\u{301}]{0,200}",
+        ]
+    }
+
+    fn limits() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            0..4usize,
+            4..64usize,
+            Just(CONNECT_MESSAGE_MAX_CHARS),
+            Just(4096usize),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// No split cuts a grapheme cluster (unless the cluster alone exceeds the limit),
+        /// every part fits, and the parts with the dropped whitespace give back the text.
+        #[test]
+        fn splits_keep_clusters_fit_and_join_back(text in texts(), max in limits()) {
             let parts = split_text(&text, max);
             check(&text, max, &parts);
             if text.trim().chars().count() <= max.max(1) {
-                assert!(parts.len() <= 1);
+                prop_assert!(parts.len() <= 1);
             }
         }
+
     }
 
-    #[test]
-    fn property_whitespace_heavy_texts() {
-        let mut rng = Rng(42);
-        for _ in 0..1000 {
-            let mut text = String::new();
-            for _ in 0..rng.below(200) {
-                text.push_str(if rng.below(3) == 0 {
-                    "x"
-                } else {
-                    [" ", "\n", "\t"][rng.below(3)]
-                });
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Connect's limit on realistic messages: every part within 1024 characters and no
+        /// cluster ever cut (none is that long here).
+        #[test]
+        fn connect_parts_never_cut_a_cluster(
+            pieces in prop::collection::vec(prop::sample::select(PIECES), 300..1500)
+        ) {
+            let text = pieces.concat();
+            let parts = split_text(&text, CONNECT_MESSAGE_MAX_CHARS);
+            check(&text, CONNECT_MESSAGE_MAX_CHARS, &parts);
+            let boundaries: std::collections::HashSet<usize> = text
+                .trim()
+                .grapheme_indices(true)
+                .map(|(at, _)| at)
+                .collect();
+            let mut at = 0;
+            let trimmed = text.trim();
+            for part in &parts {
+                at += trimmed[at..].find(part.as_str()).unwrap();
+                prop_assert!(boundaries.contains(&at));
+                at += part.len();
+                prop_assert!(at == trimmed.len() || boundaries.contains(&at));
+                prop_assert!(part.chars().count() <= CONNECT_MESSAGE_MAX_CHARS);
             }
-            let max = 1 + rng.below(8);
-            check(&text, max, &split_text(&text, max));
         }
     }
 }
