@@ -50,6 +50,14 @@ fn resume_at(session: &Session, source_id: &str, pieces: &[Piece]) -> Option<usi
     }
 }
 
+/// Why a chat is being opened for a message.
+enum Opening<'a> {
+    /// The customer has no chat.
+    New,
+    /// The chat `dead` stopped accepting messages at piece `step` of this message.
+    Renewal { dead: &'a str, step: &'a str },
+}
+
 /// A chat for the customer: one we started, or one another replica had started.
 enum Opened {
     Started(Session),
@@ -302,18 +310,29 @@ impl Chats {
         customer: &Customer,
         pieces: &[Piece],
         index: usize,
-        token_parts: &[&str],
-        reason: &'static str,
-        replacing: Option<&str>,
         source_id: &str,
+        opening: Opening<'_>,
     ) -> Result<(Session, usize), PortError> {
+        let (token_parts, reason, replacing): (Vec<&str>, _, _) = match opening {
+            Opening::New => (vec!["start", source_id], "new", None),
+            Opening::Renewal { dead, step } => {
+                (vec!["renew", source_id, step], "renewed", Some(dead))
+            }
+        };
         let (initial, consumed) = match &pieces[index] {
             Piece::Text(text) => (text.as_str(), 1),
             Piece::File(_) => (OPENING_TEXT_FOR_FILE, 0),
         };
         let opened_by = opened_by(source_id, index);
         match self
-            .start(customer, initial, token_parts, reason, replacing, opened_by)
+            .start(
+                customer,
+                initial,
+                &token_parts,
+                reason,
+                replacing,
+                opened_by,
+            )
             .await?
         {
             Opened::Started(session) => Ok((session, index + consumed)),
@@ -353,16 +372,8 @@ impl Chats {
                 (s, next)
             }
             None => {
-                self.open(
-                    &customer,
-                    &pieces,
-                    0,
-                    &["start", &source_id],
-                    "new",
-                    None,
-                    &source_id,
-                )
-                .await?
+                self.open(&customer, &pieces, 0, &source_id, Opening::New)
+                    .await?
             }
         };
         let mut renewed = false;
@@ -388,10 +399,11 @@ impl Chats {
                             &customer,
                             &pieces,
                             index,
-                            &["renew", &source_id, &step],
-                            "renewed",
-                            Some(&dead),
                             &source_id,
+                            Opening::Renewal {
+                                dead: &dead,
+                                step: &step,
+                            },
                         )
                         .await?;
                 }

@@ -231,7 +231,11 @@ impl RunSettings {
                 _ => resources.connect_fifo_dlq_url.is_some(),
             };
             if set(queue) != set(dlq) {
-                let (missing, given) = if set(queue) { (dlq, queue) } else { (queue, dlq) };
+                let (missing, given) = if set(queue) {
+                    (dlq, queue)
+                } else {
+                    (queue, dlq)
+                };
                 return Err(ConfigError::Invalid {
                     key: missing,
                     reason: format!("required with {given}"),
