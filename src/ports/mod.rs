@@ -8,6 +8,7 @@ mod error;
 mod media;
 mod queue;
 mod store;
+pub mod transcribe;
 mod whatsapp;
 
 pub use connect::{AttachmentUpload, ConnectChat, NewChatRequest, StartedChat};
@@ -15,4 +16,8 @@ pub use error::{ErrorKind, PortError, PortResult};
 pub use media::MediaStore;
 pub use queue::{ChatStreamSink, InboundSink, Queue, QueueMessage};
 pub use store::{DedupeStore, Session, SessionStore, CHANNEL_WHATSAPP};
+pub use transcribe::{
+    append_capped, Language, LanguageCode, TranscribeError, TranscribeRequest, Transcriber,
+    Transcript,
+};
 pub use whatsapp::{MediaInfo, WhatsApp};
