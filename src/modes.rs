@@ -112,11 +112,11 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         true,
         media_dir.clone(),
     );
-    tokio::spawn(async move {
-        if let Err(e) = sim::serve(listener, simulator).await {
-            tracing::error!(error = %e, "simulator stopped");
-        }
-    });
+    // Plain HTTP and TLS on one port; the Transcriber reaches `transcribe.url` trusting
+    // `transcribe.ca_file` (wired with the voice-note flow).
+    let ca_file = args.data_dir.join(sim::LOCAL_CA_FILE);
+    let _transcribe = sim::spawn_local(listener, simulator, &ca_file)
+        .map_err(|e| AppError::Other(e.to_string()))?;
     tracing::info!(simulator = %sim_url, "local mode: simulator listening (control API under /sim)");
 
     // The production SDK clients, pointed at the embedded simulator.
