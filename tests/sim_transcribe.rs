@@ -426,6 +426,21 @@ async fn long_notes_are_cut_to_the_maximum() {
 }
 
 #[tokio::test]
+async fn paced_audio_arrives_whole() {
+    let sim = Sim::start().await;
+    // Ten times real time: 1.5 s of audio in about 150 ms.
+    let paced = sim.transcriber().await.with_pacing(10.0);
+    let transcript = ok(&paced, request(tone_wav(16_000, 1.5), en_us())).await;
+    assert_eq!(
+        transcript.text,
+        "simulated transcript of 1.5 seconds of audio"
+    );
+    let stream = sim.last_stream().await;
+    assert_eq!(stream["audio_events"], 15);
+    assert_eq!(stream["audio_bytes"], 48_000);
+}
+
+#[tokio::test]
 async fn a_spoken_note_from_espeak_and_ffmpeg_is_streamed_sample_for_sample() {
     let sim = Sim::start().await;
     let transcriber = sim.transcriber().await;
