@@ -99,7 +99,16 @@ pub fn spawn_local(
     sim: Arc<Simulator>,
     ca_file: &Path,
 ) -> Result<TranscribeEndpoint, SimError> {
-    let addr = listener.local_addr().map_err(SimError::Serve)?;
+    let mut addr = listener.local_addr().map_err(SimError::Serve)?;
+    // Listening on every interface: dial loopback, which the certificate names.
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        addr.set_ip(loopback);
+    }
     let tls = SimTls::generate(&[])?;
     tls.write_ca(ca_file).map_err(|source| SimError::WriteCa {
         path: ca_file.to_path_buf(),
