@@ -119,11 +119,11 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     // The console (GET /): voice notes through the router's ffmpeg, the router's figures.
     simulator.set_voice_ffmpeg(behaviour.media.ffmpeg_path.clone());
     simulator.watch_router_metrics(format!("http://{}/metrics", args.admin_listen));
-    tokio::spawn(async move {
-        if let Err(e) = sim::serve(listener, simulator).await {
-            tracing::error!(error = %e, "simulator stopped");
-        }
-    });
+    // Plain HTTP and TLS on one port; the Transcriber reaches `transcribe.url` trusting
+    // `transcribe.ca_file`.
+    let ca_file = args.data_dir.join(sim::LOCAL_CA_FILE);
+    let _transcribe = sim::spawn_local(listener, simulator, &ca_file)
+        .map_err(|e| AppError::Other(e.to_string()))?;
     tracing::info!(simulator = %sim_url, "local mode: console at {sim_url}/ (control API under /sim)");
 
     // The production SDK clients, pointed at the embedded simulator.

@@ -8,6 +8,7 @@ mod error;
 mod media;
 mod queue;
 mod store;
+pub mod transcribe;
 mod whatsapp;
 
 pub use connect::{AttachmentUpload, ConnectChat, NewChatRequest, StartedChat};
@@ -16,5 +17,9 @@ pub use media::MediaStore;
 pub use queue::{ChatStreamSink, InboundSink, OutgoingMessage, Queue, QueueInfo, QueueMessage};
 pub use store::{
     Claim, DedupeStore, LeaseStore, Session, SessionStore, CHANNEL_WHATSAPP, ENDED_SESSION_KEEP,
+};
+pub use transcribe::{
+    append_capped, Language, LanguageCode, TranscribeError, TranscribeRequest, Transcriber,
+    Transcript,
 };
 pub use whatsapp::{MediaInfo, WhatsApp};

@@ -38,6 +38,7 @@ const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
 pub(crate) fn routes() -> Router<Arc<Simulator>> {
     Router::new()
         .route("/sim/healthz", get(healthz))
+        .route("/sim/tls/ca.pem", get(tls_ca))
         .route(
             "/sim/customers/{wa_id}/messages",
             post(customer_message).layer(DefaultBodyLimit::max(MEDIA_BODY_LIMIT)),
@@ -81,6 +82,15 @@ fn customer_id(raw: &str) -> Result<String, ControlError> {
 
 async fn healthz() -> Answer {
     ok(json!({ "status": "ok" }))
+}
+
+/// `GET /sim/tls/ca.pem`: the CA certificate of the TLS endpoint, to trust it.
+async fn tls_ca(State(sim): Sim) -> Answer {
+    let pem = sim
+        .tls_ca
+        .get()
+        .ok_or_else(|| ControlError::not_found("this simulator serves no TLS"))?;
+    Ok(([("content-type", "application/x-pem-file")], pem.clone()).into_response())
 }
 
 /// `POST /sim/customers/{wa_id}/messages`: the customer writes to the business.

@@ -20,6 +20,7 @@ pub const OPERATIONS: &[&str] = &[
     "GetAttachment",
     "SendWhatsAppMessage",
     "GetWhatsAppMessageMedia",
+    "StartStreamTranscription",
 ];
 
 /// `POST /sim/faults` body.

@@ -1,10 +1,13 @@
-//! The simulator: a protocol-faithful fake of Amazon Connect, Connect Participant and AWS
-//! End User Messaging Social, answering the REST-JSON requests the official AWS SDK
-//! clients send, plus a JSON control API (`/sim/...`) with which tests play the customer
-//! and the agent.
+//! The simulator: a protocol-faithful fake of Amazon Connect, Connect Participant, AWS
+//! End User Messaging Social and Amazon Transcribe Streaming, answering the requests the
+//! official AWS SDK clients send (REST-JSON; for Transcribe, event-stream frames over
+//! HTTP/2), plus a JSON control API (`/sim/...`) with which tests play the customer and
+//! the agent and set what transcriptions answer.
 //!
 //! Production adapters run unchanged against it (endpoint overridden the standard way),
-//! so tests exercise the real wire format. Customer events go out through an
+//! so tests exercise the real wire format. HTTP/2 needs TLS with the SDK's client, so
+//! [`serve_tls`] serves TLS (certificate made at start-up, [`SimTls`]) and plain HTTP on
+//! one port. Customer events go out through an
 //! [`InboundSink`]; chat items are streamed through a [`ChatStreamSink`], as Connect's
 //! contact streaming does.
 //!
@@ -30,6 +33,8 @@ mod sse;
 mod state;
 mod stream;
 mod voice;
+mod tls;
+mod transcribe;
 mod webhook;
 mod whatsapp;
 mod wire;
@@ -38,6 +43,7 @@ mod wire;
 mod tests;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
@@ -54,6 +60,8 @@ pub use sinks::{
     SqsInboundSink, DEFAULT_INBOUND_TOPIC_ARN,
 };
 pub use state::{CallRecord, InboxEntry, Item, ItemAttachment, Simulator};
+pub use tls::{SimConn, SimListener, SimTls, TlsSetupError};
+pub use transcribe::{Counters, StreamRecord, TranscribeSetting, STREAM_EXCEPTIONS};
 pub use whatsapp::UNKNOWN_CUSTOMER;
 pub use wire::{AwsError, ControlError};
 
@@ -65,9 +73,68 @@ pub fn router(sim: Arc<Simulator>) -> axum::Router {
     routes::router(sim)
 }
 
-/// Serves the simulator on `listener` until the server stops.
+/// Serves the simulator on `listener` (plain HTTP only) until the server stops.
 pub async fn serve(listener: tokio::net::TcpListener, sim: Arc<Simulator>) -> std::io::Result<()> {
     axum::serve(listener, router(sim)).await
+}
+
+/// Serves the simulator on `listener` with plain HTTP and TLS on the same port (HTTP/2
+/// or HTTP/1.1 by ALPN; what Transcribe Streaming's client needs) until the server stops.
+/// `GET /sim/tls/ca.pem` then answers the CA to trust.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Simulator>,
+    tls: &SimTls,
+) -> std::io::Result<()> {
+    let listener = SimListener::new(listener, tls)?;
+    let _ = sim.tls_ca.set(tls.ca_pem().to_string());
+    axum::serve(listener, router(sim)).await
+}
+
+/// Where the router reaches the simulator's Transcribe Streaming endpoint, and the CA it
+/// must trust for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscribeEndpoint {
+    /// `https://<address>`: the value for `AWS_ENDPOINT_URL_TRANSCRIBE_STREAMING`.
+    pub url: String,
+    /// PEM file holding the simulator's CA.
+    pub ca_file: PathBuf,
+}
+
+/// Where local mode writes the simulator's CA, under its data directory.
+pub const LOCAL_CA_FILE: &str = "sim-ca.pem";
+
+/// Local mode's simulator: makes its certificate, writes the CA to `ca_file`, and serves
+/// plain HTTP and TLS on `listener` in the background. Answers how to reach Transcribe.
+pub fn spawn_local(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Simulator>,
+    ca_file: &Path,
+) -> Result<TranscribeEndpoint, SimError> {
+    let mut addr = listener.local_addr().map_err(SimError::Serve)?;
+    // Listening on every interface: dial loopback, which the certificate names.
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        addr.set_ip(loopback);
+    }
+    let tls = SimTls::generate(&[])?;
+    tls.write_ca(ca_file).map_err(|source| SimError::WriteCa {
+        path: ca_file.to_path_buf(),
+        source,
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = serve_tls(listener, sim, &tls).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(TranscribeEndpoint {
+        url: format!("https://{addr}"),
+        ca_file: ca_file.to_path_buf(),
+    })
 }
 
 /// `waconnect sim`: the simulator as its own process, delivering through SQS/SNS.
@@ -90,6 +157,15 @@ pub struct SimArgs {
     /// Do not report business messages as delivered.
     #[arg(long)]
     pub no_statuses: bool,
+    /// Write the CA certificate of the simulator's TLS endpoint here (PEM). TLS is served
+    /// on the --listen port next to plain HTTP; Transcribe Streaming is reached at
+    /// https://<listen address>, and the router trusts this file for it.
+    #[arg(long, env = "WACONNECT_SIM_TLS_CA_OUT")]
+    pub tls_ca_out: Option<PathBuf>,
+    /// Extra DNS name or IP address for the TLS certificate, besides localhost,
+    /// 127.0.0.1 and ::1 (repeatable).
+    #[arg(long = "tls-name")]
+    pub tls_names: Vec<String>,
 }
 
 /// Why the standalone simulator stopped.
@@ -102,6 +178,13 @@ pub enum SimError {
     },
     #[error("simulator server failed: {0}")]
     Serve(std::io::Error),
+    #[error("simulator TLS: {0}")]
+    Tls(#[from] TlsSetupError),
+    #[error("cannot write the simulator's CA to {path}: {source}")]
+    WriteCa {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the simulator with SDK clients from the standard AWS configuration (endpoints from
@@ -133,6 +216,13 @@ pub async fn run_standalone(args: SimArgs) -> Result<(), SimError> {
         media,
     );
 
+    let tls = SimTls::generate(&args.tls_names)?;
+    if let Some(path) = &args.tls_ca_out {
+        tls.write_ca(path).map_err(|source| SimError::WriteCa {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| SimError::Bind {
@@ -140,7 +230,14 @@ pub async fn run_standalone(args: SimArgs) -> Result<(), SimError> {
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(args.listen);
-    tracing::info!(%addr, via_topic = args.inbound_topic_arn.is_some(), "simulator listening");
+    let listener = SimListener::new(listener, &tls).map_err(SimError::Serve)?;
+    let _ = sim.tls_ca.set(tls.ca_pem().to_string());
+    tracing::info!(
+        %addr,
+        via_topic = args.inbound_topic_arn.is_some(),
+        tls_ca = ?args.tls_ca_out,
+        "simulator listening (plain HTTP and TLS; Transcribe Streaming at https://{addr})"
+    );
     axum::serve(listener, router(sim))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -17,7 +17,9 @@ use serde_json::Value;
 use super::faults::{apply, random_unit};
 use super::state::Simulator;
 use super::wire::{AwsError, ControlError};
-use super::{attachments, connect, console, control, files, media, participant, whatsapp};
+use super::{
+    attachments, connect, console, control, files, media, participant, transcribe, whatsapp,
+};
 
 /// Largest AWS request body accepted (413 beyond).
 pub const AWS_BODY_LIMIT: usize = 256 * 1024;
@@ -117,8 +119,16 @@ pub(crate) fn router(sim: Arc<Simulator>) -> Router {
             ),
         )
         .layer(DefaultBodyLimit::max(AWS_BODY_LIMIT));
-    let control = control::routes().layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT));
-    aws.merge(control)
+    // Streamed both ways, frame by frame: no body limit applies, the frames have theirs.
+    let streaming = Router::new().route(
+        "/stream-transcription",
+        on(M::POST, transcribe::start_stream_transcription).fallback(unknown_route),
+    );
+    let control = control::routes()
+        .merge(transcribe::routes())
+        .layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT));
+    aws.merge(streaming)
+        .merge(control)
         .merge(files::routes())
         .merge(console::routes().layer(DefaultBodyLimit::max(CONTROL_BODY_LIMIT)))
         .fallback(unknown_route)

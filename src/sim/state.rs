@@ -1,8 +1,9 @@
-//! The simulator's memory: chats (Connect), customer inboxes (WhatsApp), faults and the
-//! call log. Everything sits behind one mutex that is never held across an `.await`.
+//! The simulator's memory: chats (Connect), customer inboxes (WhatsApp), transcriptions
+//! (Transcribe Streaming), faults and the call log. Everything sits behind one mutex
+//! that is never held across an `.await`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::body::Bytes;
 use base64::Engine as _;
@@ -15,6 +16,7 @@ use super::faults::Fault;
 use super::identity::SimIdentity;
 use super::sinks::iso_millis;
 use super::stream::{render, spawn_chat_streamer, ChatContext, StreamTx};
+use super::transcribe::TranscribeState;
 use crate::adapters::local::LocalMediaDir;
 use crate::ports::{ChatStreamSink, InboundSink, MediaStore};
 
@@ -41,6 +43,8 @@ pub struct Simulator {
     pub(crate) media_dir: Option<Arc<LocalMediaDir>>,
     /// For PUTs to `destinationS3PresignedUrl`.
     pub(crate) http: reqwest::Client,
+    /// The CA of the TLS endpoint, once one serves (`GET /sim/tls/ca.pem`).
+    pub(crate) tls_ca: OnceLock<String>,
     state: Mutex<State>,
 }
 
@@ -107,6 +111,7 @@ impl Simulator {
             media,
             media_dir: None,
             http,
+            tls_ca: OnceLock::new(),
             state: Mutex::new(State::default()),
         }
     }
@@ -163,6 +168,8 @@ pub(crate) struct State {
     pub calls: VecDeque<CallRecord>,
     /// The event stream, customer phones and router figures the console shows.
     pub console: ConsoleState,
+    /// Transcribe Streaming: the configured answer and what the streams received.
+    pub transcribe: TranscribeState,
 }
 
 /// A media file a customer sent (the bytes behind a Meta media id).

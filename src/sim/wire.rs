@@ -14,6 +14,7 @@ pub fn status_for_code(code: &str) -> Option<u16> {
         | "InvalidParametersException"
         | "InvalidParameterException"
         | "InvalidRequestException"
+        | "BadRequestException"
         | "SerializationException" => 400,
         "ServiceQuotaExceededException" => 402,
         "AccessDeniedException" | "AccessDeniedByMetaException" => 403,
@@ -21,7 +22,7 @@ pub fn status_for_code(code: &str) -> Option<u16> {
         "ConflictException" | "DuplicateResourceException" | "IdempotencyException" => 409,
         "RequestEntityTooLargeException" => 413,
         "ThrottlingException" | "ThrottledRequestException" | "LimitExceededException" => 429,
-        "InternalServerException" | "InternalServiceException" => 500,
+        "InternalServerException" | "InternalServiceException" | "InternalFailureException" => 500,
         "DependencyException" => 502,
         "ServiceUnavailableException" => 503,
         _ => return None,

@@ -33,11 +33,13 @@ pub fn kind_of_code(code: &str) -> ErrorKind {
         | "ServiceUnavailable"
         | "ServiceUnavailableException"
         | "DependencyException"
+        | "InternalFailureException"
         | "InternalError" => ErrorKind::Transient,
         "ValidationException"
         | "InvalidParametersException"
         | "InvalidParameterException"
         | "InvalidRequestException"
+        | "BadRequestException"
         | "ConflictException" => ErrorKind::Invalid,
         "ConditionalCheckFailedException"
         | "TransactionCanceledException"
@@ -109,6 +111,28 @@ where
         let (kind, message) = classify(&e);
         PortError::new(kind, service, operation, message)
     })
+}
+
+/// [`observe`] for a call that keeps its own error type, e.g. a streaming call whose
+/// outcome is only known once its response has streamed in (Transcribe Streaming):
+/// `kind` classifies its errors for the `outcome` label.
+pub async fn observe_with<T, E, F>(
+    service: &'static str,
+    operation: &'static str,
+    call: F,
+    kind: impl Fn(&E) -> ErrorKind,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => kind(e).as_str(),
+    };
+    m::aws_call(service, operation, outcome, started.elapsed());
+    result
 }
 
 /// For failures found after a call succeeded (a response missing a required field).
