@@ -267,7 +267,10 @@ async fn a_two_minute_connect_outage_ends_with_everything_delivered_in_order() {
 async fn the_router_killed_mid_load_delivers_everything_once_in_order() {
     let mut w = world("faults_sigkill_mid_load", true, &[]).await;
     let customers: Vec<String> = (0..20).map(|i| customer(13, i)).collect();
-    let mut sent = load(&w.sim, &customers, 5, &[]).await;
+    let mut sent = load(&w.sim, &customers, 1, &[]).await;
+    // Their chats exist, so agents can answer while customers keep writing.
+    wait_inbound(&w.sim, &sent, DEADLINE).await;
+    sent.merge(customers_send(&w.sim, &customers, 1, 5, Duration::ZERO).await);
     let mut replies = agents_reply(&w.sim, &customers, 0, 2).await;
     w.router.kill();
     sent.merge(customers_send(&w.sim, &customers, 5, 10, Duration::ZERO).await);
@@ -426,7 +429,7 @@ async fn a_poison_message_is_dead_lettered_with_its_reason_and_blocks_no_longer_
     let blocked = poisoned_at.elapsed();
     let (tally, problems) = wait_inbound(&w.sim, &traffic, DEADLINE).await;
     println!(
-        "{} (poison dead-lettered, the next message followed within {:.1}s; the policy allows 6 attempts: 0.2+0.4+0.8+1+1 s of backoff plus the calls)",
+        "{} (poison dead-lettered; the message behind it followed {:.1}s after the poison was sent: 6 attempts, each one SendMessage call of up to 3 SDK tries, with 0.2+0.4+0.8+1+1 s of backoff between them)",
         tally.summary("poison", 1),
         blocked.as_secs_f64()
     );
