@@ -110,7 +110,9 @@ pub fn aws_adapters(
             Arc::new(SqsQueue::new(sqs.clone(), queue.clone(), dlq.clone())) as Arc<dyn Queue>
         })
     };
+    let transcriber = transcriber(sdk, behaviour)?;
     Ok(Adapters {
+        transcriber,
         inbound_fifo: fifo(
             &resources.inbound_fifo_queue_url,
             &resources.inbound_fifo_dlq_url,
@@ -157,6 +159,22 @@ pub fn whatsapp_client(sdk: &SdkConfig) -> aws_sdk_socialmessaging::Client {
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .build(),
     )
+}
+
+/// Amazon Transcribe Streaming, when transcription is on (endpoint from the standard AWS
+/// configuration, e.g. `AWS_ENDPOINT_URL_TRANSCRIBE_STREAMING`; an extra CA to trust from
+/// `transcribe_ca_file`).
+pub fn transcriber(
+    sdk: &SdkConfig,
+    behaviour: &Behaviour,
+) -> Result<Option<Arc<dyn crate::ports::Transcriber>>, AppError> {
+    let Some(settings) = &behaviour.transcription else {
+        return Ok(None);
+    };
+    let transcriber =
+        crate::adapters::aws::AwsTranscriber::from_sdk_config(sdk, settings.ca_file.as_deref())
+            .map_err(|e| AppError::Other(e.to_string()))?;
+    Ok(Some(Arc::new(transcriber)))
 }
 
 /// The HTTP client for pre-signed URLs, bound to the configured allowlist.

@@ -42,6 +42,8 @@ pub const MAILBOX_HIGH_WATER: &str = "waconnect_conversation_mailbox_high_water"
 pub const ACTOR_STUCK: &str = "waconnect_actor_stuck_total";
 pub const SUSPECTED_DUPLICATES: &str = "waconnect_whatsapp_suspected_duplicates_total";
 pub const REGROUPED: &str = "waconnect_regrouped_messages_total";
+pub const BURSTS: &str = "waconnect_bursts_total";
+pub const TRANSCRIPTIONS: &str = "waconnect_transcriptions_total";
 
 /// Services whose health `waconnect_dependency_up` reports.
 pub const SERVICES: [&str; 7] = [
@@ -173,6 +175,12 @@ fn register_series() {
         counter!(MAILBOX_REFUSALS, "direction" => direction).increment(0);
     }
     gauge!(MAILBOX_HIGH_WATER).set(0.0);
+    for outcome in ["ok", "empty", "timeout", "failed"] {
+        counter!(TRANSCRIPTIONS, "outcome" => outcome).increment(0);
+    }
+    for texts in ["1", "2", "3-5", "6+"] {
+        counter!(BURSTS, "texts" => texts).increment(0);
+    }
     counter!(SUSPECTED_DUPLICATES).increment(0);
     gauge!(FFMPEG_POOL_SIZE).increment(0.0);
     gauge!(FFMPEG_BUSY).increment(0.0);
@@ -262,6 +270,14 @@ fn describe() {
     describe_counter!(
         SUSPECTED_DUPLICATES,
         "WhatsApp sends repeated after an answer was lost: the customer may have it twice."
+    );
+    describe_counter!(
+        TRANSCRIPTIONS,
+        "Voice notes transcribed, by outcome (ok, empty: no speech, timeout, failed)."
+    );
+    describe_counter!(
+        BURSTS,
+        "Bursts of customer texts joined into one chat message (no agent in the chat yet), by size."
     );
     describe_counter!(
         REGROUPED,

@@ -122,7 +122,7 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     // Plain HTTP and TLS on one port; the Transcriber reaches `transcribe.url` trusting
     // `transcribe.ca_file`.
     let ca_file = args.data_dir.join(sim::LOCAL_CA_FILE);
-    let _transcribe = sim::spawn_local(listener, simulator, &ca_file)
+    let transcribe = sim::spawn_local(listener, simulator, &ca_file)
         .map_err(|e| AppError::Other(e.to_string()))?;
     tracing::info!(simulator = %sim_url, "local mode: console at {sim_url}/ (control API under /sim)");
 
@@ -165,6 +165,14 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
             behaviour.meta_api_version.clone(),
         )),
         media: Some(media_dir as Arc<dyn crate::ports::MediaStore>),
+        // Transcribe Streaming is the simulator's too, over TLS with the CA it just made.
+        transcriber: {
+            if let Some(t) = behaviour.transcription.as_mut() {
+                t.ca_file.get_or_insert(transcribe.ca_file.clone());
+            }
+            let transcribe_sdk = sdk.to_builder().endpoint_url(&transcribe.url).build();
+            app::transcriber(&transcribe_sdk, &behaviour)?
+        },
         http: app::http_transfer(&behaviour)?,
     };
     app::run_router(

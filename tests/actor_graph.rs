@@ -275,6 +275,8 @@ struct Options {
     retry_max_delay_ms: Option<u64>,
     retry_max_attempts: Option<u32>,
     stuck_after_secs: Option<u64>,
+    /// Burst aggregation (off unless a test is about it: it joins quick texts).
+    aggregate: bool,
 }
 
 struct Graph {
@@ -327,6 +329,7 @@ impl Shared {
             whatsapp: self.whatsapp.clone(),
             media: None,
             http: HttpTransfer::new(UrlAllowlist::default()).unwrap(),
+            transcriber: None,
         };
         let behaviour = Behaviour::from_settings(&BehaviourSettings {
             mailbox_capacity: o.mailbox,
@@ -334,6 +337,10 @@ impl Shared {
             retry_max_delay_ms: o.retry_max_delay_ms.or(Some(200)),
             retry_max_attempts: o.retry_max_attempts,
             stuck_after_secs: o.stuck_after_secs,
+            aggregate: Some(o.aggregate),
+            aggregate_quiet_ms: Some(300),
+            aggregate_max_ms: Some(2000),
+            transcribe: Some(false),
             ..Default::default()
         })
         .unwrap();
@@ -721,4 +728,74 @@ async fn two_replicas_on_one_fifo_queue_keep_one_chat_and_the_order_per_customer
         assert_eq!(chat, &expected);
     }
     wait_until("FIFO queue drained", || a.inbound_fifo.depth() == (0, 0)).await;
+}
+
+/// `n` texts of one customer, `gap` apart, as separate webhooks.
+async fn texts_apart(queue: &MemoryQueue, wa_id: &str, prefix: &str, n: u64, gap: Duration) {
+    for i in 0..n {
+        queue.push(eum_event(
+            wa_id,
+            vec![text(
+                wa_id,
+                &format!("{prefix}{i}"),
+                100 + i,
+                &format!("{prefix}{i}"),
+            )],
+        ));
+        tokio::time::sleep(gap).await;
+    }
+}
+
+#[actix_rt::test]
+async fn quick_texts_before_an_agent_joins_become_one_message_in_both_stages() {
+    for fifo in [false, true] {
+        let g = start(Options {
+            aggregate: true,
+            fifo,
+            ..Default::default()
+        });
+        texts_apart(&g.inbound, "549", "m", 3, Duration::from_millis(100)).await;
+        wait_until("the burst", || g.delivered() >= 1).await;
+        // One chat, one message (the chat's initial one) holding the three lines in order.
+        wait_until("queue drained", || g.inbound.depth() == (0, 0)).await;
+        assert_eq!(
+            g.connect.texts(),
+            vec![vec!["m0\nm1\nm2".to_string()]],
+            "fifo={fifo}"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_non_text_follows_the_waiting_texts_and_an_agent_stops_the_waiting() {
+    let shared = Shared::new();
+    let g = shared.start(Options {
+        aggregate: true,
+        ..Default::default()
+    });
+    texts_apart(&g.inbound, "549", "a", 2, Duration::from_millis(50)).await;
+    g.inbound.push(eum_event(
+        "549",
+        vec![
+            json!({"from": "549", "id": "loc", "timestamp": "200", "type": "location",
+                    "location": {"latitude": 1.5, "longitude": 2.5}}),
+        ],
+    ));
+    wait_until("burst then location", || g.delivered() == 2).await;
+    let chat = g.connect.texts().remove(0);
+    assert_eq!(chat[0], "a0\na1");
+    assert!(chat[1].contains("1.5"), "{chat:?}");
+    // An agent joins: texts go through one by one.
+    use waconnect::ports::SessionStore;
+    let contact = shared
+        .store
+        .find_by_customer("549")
+        .await
+        .unwrap()
+        .unwrap()
+        .contact_id;
+    shared.store.mark_agent_joined(&contact).await.unwrap();
+    texts_apart(&g.inbound, "549", "b", 3, Duration::from_millis(50)).await;
+    wait_until("three separate texts", || g.delivered() == 5).await;
+    assert_eq!(&g.connect.texts()[0][2..], ["b0", "b1", "b2"]);
 }

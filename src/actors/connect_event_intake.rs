@@ -96,6 +96,26 @@ async fn handle_item(
         ItemRoute::Settle(outcome) => return Step::Settle(outcome),
         ItemRoute::Forward(session) => (session, false),
         ItemRoute::EndSession(session) => (session, true),
+        ItemRoute::AgentJoined(session) => {
+            // Stored first, so a replica regrouping the customer's texts sees it too.
+            if let Err(e) = sessions.mark_agent_joined(&session.contact_id).await {
+                return Step::Settle(Outcome::retry(e.to_string(), Duration::from_secs(2)));
+            }
+            tracing::info!(contact_id = %session.contact_id, item_id = %item.id, "an agent joined the chat");
+            let (reply, rx) = oneshot::channel();
+            let work = Work::AgentJoined {
+                contact_id: session.contact_id.clone(),
+                id: item.id.clone(),
+                reply,
+            };
+            let _ = supervisor
+                .send(Route {
+                    customer_id: session.customer_id,
+                    work,
+                })
+                .await;
+            return Step::Routed(rx);
+        }
     };
     let (reply, rx) = oneshot::channel();
     let work = if ends {

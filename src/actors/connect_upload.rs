@@ -236,6 +236,7 @@ impl Chats {
             expires_at: chrono::Utc::now().timestamp() + self.chat_duration_secs,
             ended: false,
             opened_by: Some(opened_by),
+            agent_joined: false,
         };
         if let Err(e) = self.sessions.create(&session, &self.claimant).await {
             if e.kind == ErrorKind::Conflict {

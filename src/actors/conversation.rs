@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use metrics::{counter, gauge, histogram};
 
+mod burst;
 mod media;
+mod transcript;
 
 use super::connect_upload::{ConnectUpload, Deliver};
 use super::supervisor::{ConversationIdle, Supervisor};
@@ -35,10 +37,13 @@ use crate::domain::{
 };
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
-use crate::ports::{DedupeStore, PortError, Session};
+use crate::ports::{DedupeStore, PortError, Session, SessionStore};
 use crate::supervision::{unavailable, Slot};
+pub use burst::BurstPolicy;
+use burst::{deliver_burst, is_plain_text, Buffered, Burst};
 pub use media::MediaDeps;
 use media::{deliver_inbound_media, deliver_outbound_attachment, InboundFile};
+pub use transcript::Transcription;
 
 pub const METRICS: ActorMetrics = ActorMetrics::new("conversation");
 
@@ -53,6 +58,10 @@ pub struct ConversationDeps {
     pub lifecycle: Arc<Lifecycle>,
     /// None when no media bucket is configured: files then reach the agent as a notice.
     pub media: Option<MediaDeps>,
+    pub sessions: Arc<dyn SessionStore>,
+    /// Burst aggregation, when it happens here (without the FIFO stage; with it, the
+    /// regroup stage holds the texts and passes a burst on as one piece of work).
+    pub aggregation: Option<BurstPolicy>,
 }
 
 impl ConversationDeps {
@@ -98,6 +107,8 @@ pub struct Conversation {
     session: Option<Session>,
     gate: Arc<Gate>,
     last_work: Instant,
+    /// Texts waiting to go to the agent as one message (burst aggregation).
+    burst: Option<Burst>,
 }
 
 impl Conversation {
@@ -108,6 +119,7 @@ impl Conversation {
             session: None,
             gate,
             last_work: Instant::now(),
+            burst: None,
         }
     }
 }
@@ -121,7 +133,7 @@ impl Actor for Conversation {
         gauge!(m::CONVERSATIONS_ACTIVE).increment(1.0);
         let idle = self.deps.behaviour.conversation_idle;
         ctx.run_interval(idle / 4 + Duration::from_millis(10), move |act, ctx| {
-            if act.last_work.elapsed() >= idle && act.gate.pending() == 0 {
+            if act.last_work.elapsed() >= idle && act.gate.pending() == 0 && act.burst.is_none() {
                 act.deps.supervisor.do_send(ConversationIdle {
                     customer_id: act.customer_id.clone(),
                     addr: ctx.address(),
@@ -317,6 +329,31 @@ async fn deliver_inbound(
     }
 }
 
+/// Whether a human agent is in the customer's chat, from the cached session or, when that
+/// says no, from the store (another replica may have seen the agent join). A lookup that
+/// fails counts as "no agent": the texts then wait a little, nothing worse.
+async fn agent_present(
+    deps: ConversationDeps,
+    cached: Option<Session>,
+    customer_id: String,
+) -> (bool, Option<Session>) {
+    if cached.as_ref().is_some_and(|s| s.agent_joined) {
+        return (true, cached);
+    }
+    let stored = match &cached {
+        Some(s) => deps.sessions.find_by_contact(&s.contact_id).await,
+        None => deps.sessions.find_by_customer(&customer_id).await,
+    };
+    match stored {
+        Ok(Some(s)) if !s.ended => (s.agent_joined, Some(s)),
+        Ok(_) => (false, None),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not look up whether an agent joined");
+            (false, cached)
+        }
+    }
+}
+
 /// Records a delivered customer message (dedupe and latency). Awaited before the next
 /// step of this customer, so a redelivered copy right behind it finds the record.
 async fn finish(deps: &ConversationDeps, key: &str, msg: &CustomerMessage, arrival: &Arrival) {
@@ -446,10 +483,147 @@ impl Conversation {
     }
 }
 
+impl Conversation {
+    /// Whether this text may wait in a burst here.
+    fn may_aggregate(&self, message: &CustomerMessage) -> bool {
+        self.deps.aggregation.is_some()
+            && is_plain_text(message)
+            && ignored_by_config(message, &self.deps.behaviour).is_none()
+    }
+
+    /// Adds a text to the waiting burst (starting one) and (re)sets the timer that sends it.
+    fn buffer(&mut self, ctx: &mut Context<Self>, buffered: Buffered) {
+        let Some(policy) = self.deps.aggregation else {
+            return;
+        };
+        let message = &buffered.message;
+        if self.deps.behaviour.acknowledge && buffered.arrival.receive_count <= 1 {
+            self.deps.acknowledge(Acknowledge {
+                system_number: message.system_number.clone(),
+                customer_id: message.customer_id.clone(),
+                wamid: message.wamid.clone(),
+                mark_read: true,
+                reaction: Some(reactions::SEEN),
+            });
+        }
+        let chars = burst::agent_text(message).chars().count();
+        let burst = self.burst.get_or_insert_with(Burst::new);
+        burst.push(chars, buffered);
+        if let Some(timer) = burst.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let delay = policy
+            .due(burst.first, Instant::now())
+            .saturating_duration_since(Instant::now());
+        burst.timer = Some(ctx.run_later(delay, |act, ctx| {
+            let flush = act.flush_burst(ctx);
+            ctx.wait(flush);
+        }));
+    }
+
+    /// Sends the waiting burst (if any) and answers its texts.
+    fn flush_burst(&mut self, ctx: &mut Context<Self>) -> ResponseActFuture<Self, ()> {
+        let Some(mut burst) = self.burst.take() else {
+            return Box::pin(actix::fut::ready(()));
+        };
+        if let Some(timer) = burst.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let (texts, answers): (Vec<_>, Vec<_>) = burst
+            .texts
+            .into_iter()
+            .map(|b| {
+                let id = b.message.wamid.clone();
+                ((b.message, b.arrival), (b.reply, id, b.started))
+            })
+            .unzip();
+        let (deps, session) = (self.deps.clone(), self.session.clone());
+        let fut = async move { deliver_burst(&deps, session, texts).await };
+        Box::pin(
+            fut.into_actor(self)
+                .map(move |(outcomes, session), act, _| {
+                    act.set_session(session);
+                    for ((reply, id, started), outcome) in answers.into_iter().zip(outcomes) {
+                        act.settle(&id, Direction::Inbound, &outcome);
+                        act.reply(reply, outcome, started, m::INBOUND_MESSAGES);
+                    }
+                }),
+        )
+    }
+
+    /// Delivers one customer message the usual way.
+    fn deliver_one(
+        &mut self,
+        message: CustomerMessage,
+        arrival: Arrival,
+        reply: Reply,
+        started: Instant,
+    ) -> ResponseActFuture<Self, ()> {
+        let id = message.wamid.clone();
+        let fut = deliver_inbound(self.deps.clone(), self.session.clone(), message, arrival);
+        Box::pin(fut.into_actor(self).map(move |(outcome, session), act, _| {
+            act.settle(&id, Direction::Inbound, &outcome);
+            act.set_session(session);
+            act.reply(reply, outcome, started, m::INBOUND_MESSAGES);
+        }))
+    }
+
+    /// A text that may wait: joins the burst, or starts one if no agent is in the chat,
+    /// or goes at once if one is.
+    fn text(
+        &mut self,
+        ctx: &mut Context<Self>,
+        message: CustomerMessage,
+        arrival: Arrival,
+        reply: Reply,
+        started: Instant,
+    ) -> ResponseActFuture<Self, ()> {
+        let buffered = Buffered {
+            message,
+            arrival,
+            reply,
+            started,
+        };
+        if let Some(burst) = &self.burst {
+            if burst.fits(&burst::agent_text(&buffered.message)) {
+                self.buffer(ctx, buffered);
+                return Box::pin(actix::fut::ready(()));
+            }
+            // Full: the waiting texts go first, this one starts the next burst.
+            let flush = self.flush_burst(ctx);
+            return Box::pin(flush.map(move |_, act, ctx| act.buffer(ctx, buffered)));
+        }
+        let present = agent_present(
+            self.deps.clone(),
+            self.session.clone(),
+            self.customer_id.clone(),
+        );
+        Box::pin(
+            present
+                .into_actor(self)
+                .then(move |(present, session), act, ctx| {
+                    act.set_session(session);
+                    if present {
+                        let Buffered {
+                            message,
+                            arrival,
+                            reply,
+                            started,
+                        } = buffered;
+                        act.deliver_one(message, arrival, reply, started)
+                    } else {
+                        act.buffer(ctx, buffered);
+                        Box::pin(actix::fut::ready(()))
+                    }
+                }),
+        )
+    }
+}
+
 impl Handler<Work> for Conversation {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, work: Work, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, work: Work, ctx: &mut Self::Context) -> Self::Result {
         METRICS.dequeued();
         self.last_work = Instant::now();
         let started = Instant::now();
@@ -469,20 +643,52 @@ impl Handler<Work> for Conversation {
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
         let deps = self.deps.clone();
-        match work {
+        let step: ResponseActFuture<Self, ()> = match work {
             Work::Inbound {
                 message,
                 arrival,
                 reply,
             } => {
-                let fut = deliver_inbound(deps, self.session.clone(), *message, arrival);
-                AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-                    move |(outcome, session), act, _| {
-                        act.settle(&id, direction, &outcome);
+                if self.may_aggregate(&message) {
+                    self.text(ctx, *message, arrival, reply, started)
+                } else {
+                    // Anything but a plain text follows the texts waiting before it.
+                    let flush = self.flush_burst(ctx);
+                    Box::pin(
+                        flush.then(move |_, act, _| {
+                            act.deliver_one(*message, arrival, reply, started)
+                        }),
+                    )
+                }
+            }
+            Work::InboundBurst {
+                messages,
+                arrival,
+                reply,
+            } => {
+                let flush = self.flush_burst(ctx);
+                if self.deps.behaviour.acknowledge && arrival.receive_count <= 1 {
+                    for m in &messages {
+                        self.deps.acknowledge(Acknowledge {
+                            system_number: m.system_number.clone(),
+                            customer_id: m.customer_id.clone(),
+                            wamid: m.wamid.clone(),
+                            mark_read: true,
+                            reaction: Some(reactions::SEEN),
+                        });
+                    }
+                }
+                let texts: Vec<_> = messages.into_iter().map(|m| (m, arrival.clone())).collect();
+                Box::pin(flush.then(move |_, act, _| {
+                    let (deps, session) = (act.deps.clone(), act.session.clone());
+                    let fut = async move { deliver_burst(&deps, session, texts).await };
+                    fut.into_actor(act).map(move |(outcomes, session), act, _| {
                         act.set_session(session);
+                        let outcome = worst(outcomes);
+                        act.settle(&id, direction, &outcome);
                         act.reply(reply, outcome, started, m::INBOUND_MESSAGES);
-                    },
-                )))
+                    })
+                }))
             }
             Work::Outbound {
                 item,
@@ -491,12 +697,10 @@ impl Handler<Work> for Conversation {
                 reply,
             } => {
                 let fut = deliver_outbound(deps, *item, *session, arrival);
-                AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-                    move |outcome, act, _| {
-                        act.settle(&id, direction, &outcome);
-                        act.reply(reply, outcome, started, m::OUTBOUND_ITEMS);
-                    },
-                )))
+                Box::pin(fut.into_actor(self).map(move |outcome, act, _| {
+                    act.settle(&id, direction, &outcome);
+                    act.reply(reply, outcome, started, m::OUTBOUND_ITEMS);
+                }))
             }
             Work::SessionEnded {
                 contact_id, reply, ..
@@ -509,8 +713,34 @@ impl Handler<Work> for Conversation {
                     self.set_session(None);
                 }
                 self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
-                AtomicResponse::new(Box::pin(actix::fut::ready(())))
+                Box::pin(actix::fut::ready(()))
             }
+            Work::AgentJoined {
+                contact_id, reply, ..
+            } => {
+                if let Some(s) = self.session.as_mut().filter(|s| s.contact_id == contact_id) {
+                    s.agent_joined = true;
+                }
+                self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
+                // From now on texts go through at once; the waiting ones go now.
+                self.flush_burst(ctx)
+            }
+        };
+        AtomicResponse::new(step)
+    }
+}
+
+/// One outcome for several pieces of work that share a queue message: the one that
+/// decides what happens to the message (retry wins, then reject).
+fn worst(outcomes: Vec<Outcome>) -> Outcome {
+    let mut result = Outcome::Done;
+    for outcome in outcomes {
+        match (&result, &outcome) {
+            (Outcome::Retry { .. }, _) => {}
+            (_, Outcome::Retry { .. })
+            | (Outcome::Done | Outcome::Duplicate, Outcome::Reject { .. }) => result = outcome,
+            _ => {}
         }
     }
+    result
 }

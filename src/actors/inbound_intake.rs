@@ -104,15 +104,37 @@ async fn dispatch(
     // One webhook may batch several messages; Meta's timestamps give the customer's order.
     messages.sort_by_key(|m| m.timestamp);
     let mut outcomes = Vec::with_capacity(messages.len());
-    for message in messages {
+    let one_customer = messages
+        .first()
+        .is_some_and(|f| messages.iter().all(|m| m.customer_id == f.customer_id));
+    let works: Vec<(String, Work, oneshot::Receiver<Outcome>)> = if event.burst && one_customer {
+        // Texts the regroup stage held as one burst: one piece of work, one chat message.
         let (reply, rx) = oneshot::channel();
-        tracing::debug!(sqs_message_id = %msg.id, wamid = %message.wamid, "routing customer message");
-        let customer_id = message.customer_id.clone();
-        let work = Work::Inbound {
-            message: Box::new(message),
+        let customer_id = messages[0].customer_id.clone();
+        tracing::debug!(sqs_message_id = %msg.id, texts = messages.len(), "routing a burst of texts");
+        let work = Work::InboundBurst {
+            messages,
             arrival: Arrival::of(msg),
             reply,
         };
+        vec![(customer_id, work, rx)]
+    } else {
+        messages
+            .into_iter()
+            .map(|message| {
+                let (reply, rx) = oneshot::channel();
+                tracing::debug!(sqs_message_id = %msg.id, wamid = %message.wamid, "routing customer message");
+                let customer_id = message.customer_id.clone();
+                let work = Work::Inbound {
+                    message: Box::new(message),
+                    arrival: Arrival::of(msg),
+                    reply,
+                };
+                (customer_id, work, rx)
+            })
+            .collect()
+    };
+    for (customer_id, work, rx) in works {
         // If the supervisor is gone the reply sender is dropped: the receiver reads that
         // as "retry", so nothing is lost.
         let _ = supervisor.send(Route { customer_id, work }).await;

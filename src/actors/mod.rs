@@ -92,6 +92,19 @@ pub enum Work {
         id: String,
         reply: Reply,
     },
+    /// A human agent joined the chat with this contact id: burst aggregation stops.
+    AgentJoined {
+        contact_id: String,
+        id: String,
+        reply: Reply,
+    },
+    /// Several texts of the customer that the regroup stage held as one burst: they go to
+    /// the agent as one chat message.
+    InboundBurst {
+        messages: Vec<CustomerMessage>,
+        arrival: Arrival,
+        reply: Reply,
+    },
 }
 
 impl Work {
@@ -99,15 +112,20 @@ impl Work {
     pub fn id(&self) -> &str {
         match self {
             Work::Inbound { message, .. } => &message.wamid,
+            Work::InboundBurst { messages, .. } => {
+                messages.first().map_or("", |m| m.wamid.as_str())
+            }
             Work::Outbound { item, .. } => &item.id,
-            Work::SessionEnded { id, .. } => id,
+            Work::SessionEnded { id, .. } | Work::AgentJoined { id, .. } => id,
         }
     }
 
     pub fn direction(&self) -> Direction {
         match self {
-            Work::Inbound { .. } => Direction::Inbound,
-            Work::Outbound { .. } | Work::SessionEnded { .. } => Direction::Outbound,
+            Work::Inbound { .. } | Work::InboundBurst { .. } => Direction::Inbound,
+            Work::Outbound { .. } | Work::SessionEnded { .. } | Work::AgentJoined { .. } => {
+                Direction::Outbound
+            }
         }
     }
 
@@ -115,8 +133,10 @@ impl Work {
     pub fn into_reply(self) -> Reply {
         match self {
             Work::Inbound { reply, .. }
+            | Work::InboundBurst { reply, .. }
             | Work::Outbound { reply, .. }
-            | Work::SessionEnded { reply, .. } => reply,
+            | Work::SessionEnded { reply, .. }
+            | Work::AgentJoined { reply, .. } => reply,
         }
     }
 

@@ -22,13 +22,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+
 use actix::prelude::*;
 use metrics::counter;
 
 use super::Outcome;
 use crate::delivery::chat_items::{route_item, ItemRoute};
+use crate::delivery::hold::{BurstHold, HeldBurst};
 use crate::delivery::poller::{InFlight, Poller};
-use crate::delivery::regroup::{customer_group, dedupe_id, split_inbound};
+use crate::delivery::regroup::{customer_group, dedupe_id, split_units};
 use crate::delivery::retry::RetryPolicy;
 use crate::domain::{decode_chat_item, unwrap_sns};
 use crate::lifecycle::Lifecycle;
@@ -44,11 +47,14 @@ const SEND_BATCH: usize = 10;
 const MIN_LEASE: Duration = Duration::from_secs(10);
 /// How long a replica that does not lead waits before looking again.
 const FOLLOWER_NAP: Duration = Duration::from_millis(500);
+/// The longest receive when no burst is held.
+const LONG_POLL: Duration = Duration::from_secs(20);
 
 /// How a direction's messages become FIFO messages.
 pub enum Splitter {
-    /// EUM events: one FIFO message per customer message or status.
-    Inbound,
+    /// EUM events: one FIFO message per customer message or status; with a hold, a
+    /// customer's texts wait for burst aggregation (see `delivery::hold`).
+    Inbound { hold: Option<BurstHold> },
     /// Connect chat items: one each, grouped by the customer of their chat.
     Connect {
         sessions: Arc<dyn SessionStore>,
@@ -67,23 +73,50 @@ impl Splitter {
 
     fn name(&self) -> (&'static str, ActorMetrics) {
         match self {
-            Splitter::Inbound => ("inbound", ActorMetrics::new("inbound_regroup")),
+            Splitter::Inbound { .. } => ("inbound", ActorMetrics::new("inbound_regroup")),
             Splitter::Connect { .. } => ("connect", ActorMetrics::new("connect_regroup")),
         }
     }
 
     fn lease_name(&self) -> &'static str {
         match self {
-            Splitter::Inbound => "regroup-inbound",
+            Splitter::Inbound { .. } => "regroup-inbound",
             Splitter::Connect { .. } => "regroup-connect",
         }
     }
 
-    /// The FIFO messages for `msg`, or how to settle it without any.
-    async fn split(&self, msg: &QueueMessage) -> Result<Vec<OutgoingMessage>, Outcome> {
+    fn hold(&self) -> Option<&BurstHold> {
         match self {
-            Splitter::Inbound => {
-                split_inbound(&msg.body).map_err(|e| Outcome::Reject { reason: e.reason() })
+            Splitter::Inbound { hold } => hold.as_ref(),
+            Splitter::Connect { .. } => None,
+        }
+    }
+
+    /// What becomes of `msg`: FIFO messages to send (after held bursts that must go
+    /// first), held for a burst, or settled without any.
+    async fn split(&self, msg: &QueueMessage) -> Result<Passed, Outcome> {
+        match self {
+            Splitter::Inbound { hold } => {
+                let split = match split_units(&msg.body) {
+                    Ok(Ok(split)) => split,
+                    Ok(Err(whole)) => return Ok(Passed::Send(Vec::new(), vec![whole])),
+                    Err(e) => return Err(Outcome::Reject { reason: e.reason() }),
+                };
+                let Some(hold) = hold else {
+                    let out = split.units.iter().map(|u| split.message(&[u])).collect();
+                    return Ok(Passed::Send(Vec::new(), out));
+                };
+                if hold.wants(&split).await {
+                    return Ok(Passed::Hold(split));
+                }
+                // Whatever else a customer sends follows their held texts.
+                let first: Vec<HeldBurst> = split
+                    .units
+                    .iter()
+                    .filter_map(|u| hold.take(&u.group))
+                    .collect();
+                let out = split.units.iter().map(|u| split.message(&[u])).collect();
+                Ok(Passed::Send(first, out))
             }
             Splitter::Connect { sessions, groups } => {
                 let item = unwrap_sns(&msg.body)
@@ -91,10 +124,12 @@ impl Splitter {
                     .map_err(|e| Outcome::Reject { reason: e.reason() })?;
                 let cached = lock(groups).get(&item.contact_id).cloned();
                 let group = match cached {
-                    Some(group) if !item.ends_session() => group,
+                    Some(group) if !item.ends_session() && !item.agent_joined() => group,
                     _ => match route_item(sessions, &item, msg.receive_count).await {
                         ItemRoute::Settle(outcome) => return Err(outcome),
-                        ItemRoute::Forward(s) | ItemRoute::EndSession(s) => {
+                        ItemRoute::Forward(s)
+                        | ItemRoute::EndSession(s)
+                        | ItemRoute::AgentJoined(s) => {
                             let group = customer_group(&s.system_number, &s.customer_id);
                             let mut groups = lock(groups);
                             if groups.len() >= CACHE_LIMIT {
@@ -105,12 +140,42 @@ impl Splitter {
                         }
                     },
                 };
-                Ok(vec![OutgoingMessage {
-                    body: msg.body.clone(),
-                    group: Some(group),
-                    dedupe_id: Some(dedupe_id("cx", &item.id)),
-                }])
+                Ok(Passed::Send(
+                    Vec::new(),
+                    vec![OutgoingMessage {
+                        body: msg.body.clone(),
+                        group: Some(group),
+                        dedupe_id: Some(dedupe_id("cx", &item.id)),
+                    }],
+                ))
             }
+        }
+    }
+}
+
+/// What the splitter made of a queue message.
+enum Passed {
+    /// Send these held bursts, then these FIFO messages (none: nothing to deliver).
+    Send(Vec<HeldBurst>, Vec<OutgoingMessage>),
+    /// A text held for a burst.
+    Hold(crate::delivery::regroup::Split),
+}
+
+/// One thing to pass on to the FIFO queue, in order.
+enum Forward {
+    Message {
+        msg: QueueMessage,
+        guard: InFlight,
+        out: Vec<OutgoingMessage>,
+    },
+    Burst(HeldBurst),
+}
+
+impl Forward {
+    fn messages(&self) -> Vec<OutgoingMessage> {
+        match self {
+            Forward::Message { out, .. } => out.clone(),
+            Forward::Burst(burst) => vec![burst.message()],
         }
     }
 }
@@ -289,14 +354,33 @@ impl Handler<Poll> for Regroup {
         let probe = self.probe.clone();
         let lease = self.lease.clone();
         let fut = async move {
+            let mut pending: Vec<Forward> = Vec::new();
+            // Held bursts whose time has come go first (all of them when draining).
+            if let Some(hold) = splitter.hold() {
+                let draining = poller.lifecycle.is_draining();
+                for burst in hold.take_due(Instant::now(), draining || !lease.held()) {
+                    pending.push(Forward::Burst(burst));
+                }
+            }
             if !lease.held() {
+                forward_all(&poller, &target, &policy, pending).await;
                 let _waiting = probe.waiting();
                 tokio::time::sleep(FOLLOWER_NAP).await;
                 return;
             }
+            let wait = splitter
+                .hold()
+                .and_then(BurstHold::next_due)
+                .map_or(LONG_POLL, |due| {
+                    due.saturating_duration_since(Instant::now()).min(LONG_POLL)
+                });
             let mut batch = {
                 let _waiting = probe.waiting();
-                poller.next_batch().await
+                if pending.is_empty() {
+                    poller.next_batch_within(wait).await
+                } else {
+                    Vec::new()
+                }
             };
             if !lease.held() && !batch.is_empty() {
                 // Lost the lease during the poll: the new leader passes these on.
@@ -307,18 +391,31 @@ impl Handler<Poll> for Regroup {
                         Outcome::retry("regroup lease moved", Duration::ZERO),
                     );
                 }
+                forward_all(&poller, &target, &policy, pending).await;
                 return;
             }
             // SQS hands a batch over in no particular order: pass it on in arrival order.
             batch.sort_by_key(|(msg, _)| msg.sent_at);
             let _busy = probe.busy();
-            let mut split: Vec<(QueueMessage, InFlight, Vec<OutgoingMessage>)> = Vec::new();
             for (msg, guard) in batch {
                 match splitter.split(&msg).await {
-                    Ok(out) if out.is_empty() => {
-                        poller.settle_now(msg, guard, Outcome::Ignored("nothing to deliver"))
+                    Ok(Passed::Send(first, out)) => {
+                        pending.extend(first.into_iter().map(Forward::Burst));
+                        if out.is_empty() {
+                            poller.settle_now(msg, guard, Outcome::Ignored("nothing to deliver"));
+                        } else {
+                            pending.push(Forward::Message { msg, guard, out });
+                        }
                     }
-                    Ok(out) => split.push((msg, guard, out)),
+                    Ok(Passed::Hold(split)) => {
+                        // The queue message stays received (its visibility extended) until
+                        // the burst is passed on.
+                        let (done, outcome) = oneshot::channel();
+                        poller.settle_later(msg, guard, vec![outcome], Vec::new());
+                        if let Some(full) = splitter.hold().and_then(|h| h.keep(split, done)) {
+                            pending.push(Forward::Burst(full));
+                        }
+                    }
                     Err(outcome) => {
                         if let Outcome::Reject { reason } = &outcome {
                             poller.metrics.error("undecodable");
@@ -329,26 +426,52 @@ impl Handler<Poll> for Regroup {
                     }
                 }
             }
-            let pending: Vec<Vec<OutgoingMessage>> =
-                split.iter().map(|(_, _, out)| out.clone()).collect();
-            let results = forward(&target, &pending).await;
-            for ((msg, guard, out), result) in split.into_iter().zip(results) {
-                let outcome = match result {
-                    Ok(()) => {
-                        counter!(m::REGROUPED, "queue" => poller.queue_name)
-                            .increment(out.len() as u64);
-                        Outcome::Done
-                    }
-                    Err(reason) => {
-                        tracing::warn!(queue = poller.queue_name, sqs_message_id = %msg.id, %reason,
-                            "could not pass the message to its FIFO queue; it stays in the queue");
-                        Outcome::retry(reason, policy.backoff(msg.receive_count))
-                    }
-                };
-                poller.settle_now(msg, guard, outcome);
-            }
+            forward_all(&poller, &target, &policy, pending).await;
         };
         Box::pin(fut.into_actor(self).map(|_, _, ctx| ctx.notify(Poll)))
+    }
+}
+
+/// Passes `pending` on to the FIFO queue in order and settles each source.
+async fn forward_all(
+    poller: &Poller,
+    target: &Arc<dyn Queue>,
+    policy: &RetryPolicy,
+    pending: Vec<Forward>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let batches: Vec<Vec<OutgoingMessage>> = pending.iter().map(Forward::messages).collect();
+    let results = forward(target, &batches).await;
+    for (item, result) in pending.into_iter().zip(results) {
+        let count = match &item {
+            Forward::Message { out, .. } => out.len(),
+            Forward::Burst(burst) => burst.len(),
+        };
+        let outcome = match result {
+            Ok(()) => {
+                counter!(m::REGROUPED, "queue" => poller.queue_name).increment(count as u64);
+                Outcome::Done
+            }
+            Err(reason) => {
+                tracing::warn!(queue = poller.queue_name, %reason,
+                    "could not pass messages to the FIFO queue; they stay in the queue");
+                Outcome::retry(reason, policy.backoff(1))
+            }
+        };
+        match item {
+            Forward::Message { msg, guard, .. } => {
+                let outcome = match outcome {
+                    Outcome::Retry { reason, .. } => {
+                        Outcome::retry(reason, policy.backoff(msg.receive_count))
+                    }
+                    other => other,
+                };
+                poller.settle_now(msg, guard, outcome)
+            }
+            Forward::Burst(burst) => burst.settle(outcome),
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use metrics::{counter, gauge};
 
 use super::connect_event_intake::ConnectEventIntake;
 use super::connect_upload::ConnectUpload;
-use super::conversation::{self, Conversation, ConversationDeps, MediaDeps};
+use super::conversation::{self, Conversation, ConversationDeps, MediaDeps, Transcription};
 use super::inbound_intake::InboundIntake;
 use super::media_download::{MediaDownload, MediaLocation};
 use super::regroup::{Regroup, Splitter};
@@ -35,10 +35,11 @@ use super::{Outcome, Work};
 use crate::adapters::http::HttpTransfer;
 use crate::config::{Behaviour, RESTART_WINDOW};
 use crate::delivery::gate::Gate;
+use crate::delivery::hold::BurstHold;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{
-    ConnectChat, DedupeStore, LeaseStore, MediaStore, Queue, SessionStore, WhatsApp,
+    ConnectChat, DedupeStore, LeaseStore, MediaStore, Queue, SessionStore, Transcriber, WhatsApp,
 };
 use crate::supervision::{Fault, Probe, Slot};
 
@@ -67,6 +68,8 @@ pub struct Adapters {
     pub media: Option<Arc<dyn MediaStore>>,
     /// Transfers to and from pre-signed URLs, within the URL allowlist.
     pub http: HttpTransfer,
+    /// Amazon Transcribe Streaming, when voice-note transcription is on.
+    pub transcriber: Option<Arc<dyn Transcriber>>,
 }
 
 /// Route work to a customer's conversation, creating it if needed. Answers whether the
@@ -304,6 +307,13 @@ impl Supervisor {
             behaviour: self.behaviour.clone(),
             lifecycle: self.lifecycle.clone(),
             media: self.media_deps(),
+            sessions: self.adapters.sessions.clone(),
+            // With the FIFO stage the regroup stage holds bursts (a FIFO queue would not
+            // hand over a customer's next text while one waits here).
+            aggregation: self
+                .behaviour
+                .aggregation
+                .filter(|_| self.adapters.inbound_fifo.is_none()),
         }
     }
 
@@ -319,6 +329,12 @@ impl Supervisor {
             },
             http: self.adapters.http.clone(),
             rules: settings.rules.clone(),
+            transcription: self
+                .adapters
+                .transcriber
+                .clone()
+                .zip(self.behaviour.transcription.clone())
+                .map(|(port, settings)| Transcription { port, settings }),
         })
     }
 
@@ -425,13 +441,17 @@ impl Supervisor {
             let (source, lifecycle) = (a.inbound_queue.clone(), lifecycle.clone());
             let policy = b.retry.clone();
             let (leases, owner) = (a.leases.clone(), owner.clone());
+            let (aggregation, sessions) = (b.aggregation, a.sessions.clone());
             self.children.push(Box::new(Child::new(
                 Slot::empty("inbound_regroup"),
                 move |probe| {
                     Regroup::new(
                         source.clone(),
                         fifo.clone(),
-                        Splitter::Inbound,
+                        Splitter::Inbound {
+                            hold: aggregation
+                                .map(|policy| BurstHold::new(policy, sessions.clone())),
+                        },
                         lifecycle.clone(),
                         max,
                         policy.clone(),

@@ -238,6 +238,26 @@ pub mod checks {
         }
     }
 
+    /// A language code as Transcribe takes it (`en-US`).
+    pub fn language_code(v: String) -> Result<String, String> {
+        crate::ports::LanguageCode::parse(v.trim())
+            .map(|c| c.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A comma-separated list of language codes for identification (two or more, one
+    /// dialect per language).
+    pub fn language_list(v: String) -> Result<String, String> {
+        let codes: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        crate::ports::Language::identify(&codes, None)
+            .map(|_| codes.join(","))
+            .map_err(|e| e.to_string())
+    }
+
     /// A URL allowlist that [`UrlAllowlist::parse`] accepts (kept as written).
     pub fn url_allowlist(v: String) -> Result<String, String> {
         UrlAllowlist::parse(&v).map(|_| v)

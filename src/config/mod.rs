@@ -45,8 +45,10 @@ use std::time::Duration;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::actors::conversation::BurstPolicy;
 use crate::delivery::retry::RetryPolicy;
 use crate::domain::{AttachmentRules, UrlAllowlist};
+use crate::ports::Language;
 
 pub mod declare;
 #[cfg(test)]
@@ -104,6 +106,19 @@ pub struct Behaviour {
     pub retry: RetryPolicy,
     /// How the supervisor judges its children.
     pub supervision: SupervisionSettings,
+    /// Burst aggregation (`aggregate*`), None when switched off.
+    pub aggregation: Option<BurstPolicy>,
+    /// Voice-note transcription (`transcribe*`), None when switched off.
+    pub transcription: Option<TranscriptionSettings>,
+}
+
+/// Checked transcription settings.
+#[derive(Debug, Clone)]
+pub struct TranscriptionSettings {
+    pub language: Language,
+    pub max_audio: Duration,
+    pub deadline: Duration,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How the supervisor judges its children.
@@ -180,6 +195,34 @@ impl Behaviour {
                 hold_max: values.retry_hold_max_secs,
                 dead_letter_after_receives: values.dead_letter_after_receives,
             },
+            transcription: if values.transcribe {
+                let language = match &values.transcribe_languages {
+                    Some(list) => {
+                        let codes: Vec<&str> = list.split(',').collect();
+                        let preferred = codes
+                            .contains(&values.transcribe_language.as_str())
+                            .then_some(values.transcribe_language.as_str());
+                        Language::identify(&codes, preferred)
+                    }
+                    None => Language::fixed(&values.transcribe_language),
+                }
+                .map_err(|e| ConfigError::Invalid {
+                    key: "transcribe_languages",
+                    reason: e.to_string(),
+                })?;
+                Some(TranscriptionSettings {
+                    language,
+                    max_audio: values.transcribe_max_secs,
+                    deadline: values.transcribe_timeout_secs,
+                    ca_file: values.transcribe_ca_file.as_ref().map(PathBuf::from),
+                })
+            } else {
+                None
+            },
+            aggregation: values.aggregate.then_some(BurstPolicy {
+                quiet: values.aggregate_quiet_ms,
+                max: values.aggregate_max_ms.max(values.aggregate_quiet_ms),
+            }),
             supervision: SupervisionSettings {
                 stuck_after: values.stuck_after_secs,
                 restart_budget: values.restart_budget,

@@ -150,6 +150,39 @@ settings! {
         /// then restarted).
         restart_budget: u32 => u32, via positive,
             env "WACONNECT_RESTART_BUDGET", default(5);
+        /// Join a customer's texts that follow each other into one chat message while no
+        /// human agent has joined the chat (for the contact flow's bots).
+        aggregate: bool,
+            env "WACONNECT_AGGREGATE", default(true);
+        /// Quiet gap (ms) that ends a burst of texts.
+        aggregate_quiet_ms: u64 => Duration, via positive_millis,
+            env "WACONNECT_AGGREGATE_QUIET_MS", default(1500);
+        /// Longest a burst waits from its first text (ms).
+        aggregate_max_ms: u64 => Duration, via positive_millis,
+            env "WACONNECT_AGGREGATE_MAX_MS", default(6000);
+        /// Transcribe voice notes with Amazon Transcribe Streaming: the transcript follows
+        /// the audio in the chat and is quoted back to the customer.
+        transcribe: bool,
+            env "WACONNECT_TRANSCRIBE", default(true);
+        /// Language of the voice notes (or the preferred one among `transcribe_languages`).
+        transcribe_language: String => String, via language_code,
+            env "WACONNECT_TRANSCRIBE_LANGUAGE", default("en-US");
+        /// Identify the language among these instead (comma-separated, e.g.
+        /// es-US,en-US,pt-BR; Transcribe's IdentifyLanguage).
+        transcribe_languages: String => String, via language_list,
+            env "WACONNECT_TRANSCRIBE_LANGUAGES", optional;
+        /// Longest stretch of a voice note transcribed (seconds); a longer note gets the
+        /// transcript of its beginning, labelled so.
+        transcribe_max_secs: u64 => Duration, via positive_secs,
+            env "WACONNECT_TRANSCRIBE_MAX_SECS", default(120);
+        /// Longest a transcription may take (seconds); the agent is then told no transcript
+        /// is available.
+        transcribe_timeout_secs: u64 => Duration, via positive_secs,
+            env "WACONNECT_TRANSCRIBE_TIMEOUT_SECS", default(30);
+        /// PEM file of a certificate authority to trust for the Transcribe endpoint, next to
+        /// the system's (the simulator's CA in tests).
+        transcribe_ca_file: String,
+            env "WACONNECT_TRANSCRIBE_CA_FILE", optional;
     }
 }
 

@@ -21,6 +21,8 @@ pub enum ItemRoute {
     Forward(Session),
     /// The chat ended for the customer.
     EndSession(Session),
+    /// A human agent joined the customer's chat.
+    AgentJoined(Session),
     /// Nothing to deliver: settle the queue message with this outcome.
     Settle(Outcome),
 }
@@ -53,6 +55,7 @@ pub async fn route_item(
     receive_count: u32,
 ) -> ItemRoute {
     let ends = item.ends_session();
+    let joined = item.agent_joined();
     let forward = item.is_for_customer()
         && match item.item_type {
             ItemType::Message => true,
@@ -60,7 +63,7 @@ pub async fn route_item(
             ItemType::Attachment => item.approved_attachments().next().is_some(),
             _ => false,
         };
-    if !ends && !forward {
+    if !ends && !forward && !joined {
         let reason = match (&item.item_type, item.participant_role.as_str()) {
             (_, "CUSTOMER") => "customer_echo",
             (ItemType::Message | ItemType::Attachment, _) if !item.is_for_customer() => {
@@ -78,8 +81,10 @@ pub async fn route_item(
     };
     match session {
         Some(session) if ends => ItemRoute::EndSession(session),
+        Some(session) if joined => ItemRoute::AgentJoined(session),
         Some(session) => ItemRoute::Forward(session),
         None if ends => ignored("unknown_chat_ended"),
+        None if joined => ignored("unknown_chat_joined"),
         None if receive_count < UNKNOWN_CHAT_ATTEMPTS => ItemRoute::Settle(Outcome::retry(
             "no session for this contact yet",
             Duration::from_secs(2),

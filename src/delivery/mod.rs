@@ -13,6 +13,7 @@
 pub mod chat_items;
 pub mod dependency;
 pub mod gate;
+pub mod hold;
 pub mod poller;
 pub mod regroup;
 pub mod retry;

@@ -92,23 +92,27 @@ impl Poller {
     /// so a drain lets the poll in progress return, then hands back at once whatever it
     /// brought instead of starting it.
     pub async fn next_batch(&self) -> Vec<(QueueMessage, InFlight)> {
+        self.next_batch_within(LONG_POLL).await
+    }
+
+    /// [`Poller::next_batch`], giving up after `wait` (waiting for room included), for a
+    /// caller that has something else to do by then.
+    pub async fn next_batch_within(&self, wait: Duration) -> Vec<(QueueMessage, InFlight)> {
         self.metrics.heartbeat();
         self.visibility().await;
         if self.lifecycle.is_draining() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(200).min(wait)).await;
             return Vec::new();
         }
-        let Ok(mut permits) = self
-            .permits
-            .clone()
-            .acquire_many_owned(self.batch as u32)
-            .await
-        else {
+        let deadline = tokio::time::Instant::now() + wait;
+        let room = self.permits.clone().acquire_many_owned(self.batch as u32);
+        let Ok(Ok(mut permits)) = tokio::time::timeout_at(deadline, room).await else {
             return Vec::new();
         };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let received = {
             let _receiving = self.lifecycle.receiving();
-            self.queue.receive(self.batch, LONG_POLL).await
+            self.queue.receive(self.batch, left.min(LONG_POLL)).await
         };
         let messages = match received {
             Ok(messages) => messages,

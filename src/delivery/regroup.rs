@@ -34,12 +34,67 @@ fn hex_sha256(parts: &[&str]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// One customer's share of an EUM event.
-struct Unit {
-    group: String,
-    dedupe: String,
+/// One customer's share of an EUM event: one message or status.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub group: String,
+    pub dedupe: String,
     timestamp: i64,
+    /// The change value, carrying just this message or status.
     value: Map<String, Value>,
+    /// The customer's WhatsApp id.
+    pub customer: String,
+    /// Characters of the text, when the unit is a customer's plain text message (the
+    /// kind of unit burst aggregation may hold).
+    pub text_chars: Option<usize>,
+}
+
+/// An EUM event split per customer message or status.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// The event without its webhook entry (context, account, timestamp).
+    event: Map<String, Value>,
+    entry_id: Value,
+    pub units: Vec<Unit>,
+}
+
+impl Split {
+    /// The FIFO message carrying `units` (one customer's, in order; they must come from
+    /// events with the same context): one unit as it came, several as one event whose
+    /// `waconnect_burst` asks the conversation stage to join them into one chat message.
+    pub fn message(&self, units: &[&Unit]) -> OutgoingMessage {
+        let (first, rest) = units.split_first().expect("at least one unit");
+        let mut value = first.value.clone();
+        if !rest.is_empty() {
+            let messages: Vec<Value> = units
+                .iter()
+                .flat_map(|u| u.value.get("messages").and_then(Value::as_array).cloned())
+                .flatten()
+                .collect();
+            value.insert("messages".into(), Value::Array(messages));
+        }
+        let one = serde_json::json!({
+            "id": self.entry_id,
+            "changes": [{"field": "messages", "value": Value::Object(value)}],
+        });
+        let mut event = self.event.clone();
+        event.insert(
+            "whatsAppWebhookEntry".into(),
+            Value::String(one.to_string()),
+        );
+        let dedupe = if rest.is_empty() {
+            first.dedupe.clone()
+        } else {
+            event.insert("waconnect_burst".into(), Value::Bool(true));
+            let ids: Vec<&str> = units.iter().map(|u| u.dedupe.as_str()).collect();
+            dedupe_id("burst", &ids.join(","))
+        };
+        OutgoingMessage {
+            body: Value::Object(event).to_string(),
+            group: Some(first.group.clone()),
+            dedupe_id: Some(dedupe),
+        }
+    }
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -50,16 +105,24 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 /// customer message or status, in Meta's timestamp order. An event with nothing to split
 /// (other webhook fields) gives none; one whose shape is not understood is passed on whole.
 pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
+    Ok(match split_units(body)? {
+        Ok(split) => split.units.iter().map(|u| split.message(&[u])).collect(),
+        Err(whole) => vec![whole],
+    })
+}
+
+/// [`split_inbound`], keeping the units: `Ok(Err(message))` is an event passed on whole.
+pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeError> {
     let sns = unwrap_sns(body)?;
     let whole = |reason: &str| {
         tracing::debug!(reason, "inbound event passed on unsplit");
-        Ok(vec![OutgoingMessage {
+        Ok(Err(OutgoingMessage {
             group: Some(dedupe_id("unsplit", &sns.message)),
             dedupe_id: Some(dedupe_id("event", &sns.message)),
             body: sns.message.clone(),
-        }])
+        }))
     };
-    let Ok(Value::Object(event)) = serde_json::from_str::<Value>(&sns.message) else {
+    let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(&sns.message) else {
         return whole("event is not a JSON object");
     };
     let Some(Ok(Value::Object(entry))) = event
@@ -99,7 +162,8 @@ pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
             };
             for item in list {
                 found = true;
-                let group = customer_group(business, text(&item, who).unwrap_or_default());
+                let customer = text(&item, who).unwrap_or_default().to_string();
+                let group = customer_group(business, &customer);
                 let id = match (text(&item, "id"), text(&item, "status")) {
                     (Some(id), Some(status)) => format!("{id}|{status}"),
                     (Some(id), None) => id.to_string(),
@@ -108,6 +172,10 @@ pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
                 let timestamp = text(&item, "timestamp")
                     .and_then(|t| t.parse().ok())
                     .unwrap_or(0);
+                let text_chars = (field == "messages" && text(&item, "type") == Some("text"))
+                    .then(|| item.get("text").and_then(|t| text(t, "body")))
+                    .flatten()
+                    .map(|body| body.chars().count());
                 let mut value = rest.clone();
                 value.insert(field.to_string(), Value::Array(vec![item]));
                 units.push(Unit {
@@ -115,6 +183,8 @@ pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
                     dedupe: dedupe_id(kind, &id),
                     timestamp,
                     value,
+                    customer,
+                    text_chars,
                 });
             }
         }
@@ -125,30 +195,19 @@ pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
                 dedupe: dedupe_id("value", &Value::Object(rest.clone()).to_string()),
                 timestamp: 0,
                 value: rest,
+                customer: String::new(),
+                text_chars: None,
             });
         }
     }
     // A stable sort keeps Meta's order for equal (second-resolution) timestamps.
     units.sort_by_key(|u| u.timestamp);
-    Ok(units
-        .into_iter()
-        .map(|unit| {
-            let one = serde_json::json!({
-                "id": entry.get("id").cloned().unwrap_or(Value::Null),
-                "changes": [{"field": "messages", "value": Value::Object(unit.value)}],
-            });
-            let mut event = event.clone();
-            event.insert(
-                "whatsAppWebhookEntry".into(),
-                Value::String(one.to_string()),
-            );
-            OutgoingMessage {
-                body: Value::Object(event).to_string(),
-                group: Some(unit.group),
-                dedupe_id: Some(unit.dedupe),
-            }
-        })
-        .collect())
+    event.remove("whatsAppWebhookEntry");
+    Ok(Ok(Split {
+        event,
+        entry_id: entry.get("id").cloned().unwrap_or(Value::Null),
+        units,
+    }))
 }
 
 #[cfg(test)]
@@ -219,6 +278,27 @@ mod tests {
         assert_eq!(
             split_inbound(&one).unwrap()[0].dedupe_id,
             split_inbound(&again).unwrap()[0].dedupe_id
+        );
+    }
+
+    #[test]
+    fn held_texts_travel_as_one_burst_event() {
+        let body = event(
+            json!([text_message("549", "a", 1), text_message("549", "b", 2)]),
+            Value::Null,
+        );
+        let split = split_units(&body).unwrap().unwrap();
+        assert!(split.units.iter().all(|u| u.text_chars == Some(1)));
+        let units: Vec<&Unit> = split.units.iter().collect();
+        let burst = split.message(&units);
+        let decoded = decode_eum_event(&burst.body).unwrap();
+        assert!(decoded.burst);
+        let ids: Vec<&str> = decoded.messages.iter().map(|m| m.wamid.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(
+            !decode_eum_event(&split.message(&units[..1]).body)
+                .unwrap()
+                .burst
         );
     }
 

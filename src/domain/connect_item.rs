@@ -120,6 +120,13 @@ impl ChatItem {
             }
     }
 
+    /// A human agent joined the chat (the contact flow or a bot handled it until now).
+    pub fn agent_joined(&self) -> bool {
+        self.item_type == ItemType::Event
+            && self.content_kind() == ContentType::ParticipantJoined
+            && self.participant_role == ParticipantRole::Agent
+    }
+
     /// Agent text to forward (MESSAGE with plain or markdown text).
     pub fn text(&self) -> Option<&str> {
         let is_text = matches!(

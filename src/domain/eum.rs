@@ -29,6 +29,8 @@ pub struct InboundEvent {
     /// Why some parts were skipped, e.g. ``changes[0].messages[1]: missing field `text.body` ``.
     /// Never contains customer data; suitable for logs and dead-letter reasons.
     pub problems: Vec<String>,
+    /// The regroup stage held these texts as one burst: join them into one chat message.
+    pub burst: bool,
 }
 
 impl InboundEvent {
@@ -47,7 +49,10 @@ impl InboundEvent {
 /// Anything else that is malformed becomes a [`InboundEvent::problems`] entry.
 pub fn decode_eum_event(message: &str) -> Result<InboundEvent, DecodeError> {
     let event: EumEvent = decode_str(message, "EUM event", MAX_BODY_BYTES)?;
-    let mut out = InboundEvent::default();
+    let mut out = InboundEvent {
+        burst: event.waconnect_burst.get().copied().unwrap_or(false),
+        ..InboundEvent::default()
+    };
     let phone_numbers = phone_number_map(&event.context, &mut out.problems);
     let entry = event
         .whatsapp_webhook_entry

@@ -30,6 +30,9 @@ pub struct Session {
     /// a redelivery of that message (its first delivery crashed after the chat was stored)
     /// does not send the piece a second time.
     pub opened_by: Option<String>,
+    /// A human agent joined the chat (Connect's `participant.joined` by an AGENT): burst
+    /// aggregation, which only serves the contact flow's bots, stops.
+    pub agent_joined: bool,
 }
 
 // Tokens are credentials: keep them out of every Debug print and so out of logs.
@@ -85,6 +88,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The chat ended: no longer the customer's live chat, kept for
     /// [`ENDED_SESSION_KEEP`] for messages still in flight.
     async fn end(&self, contact_id: &str) -> PortResult<()>;
+    /// A human agent joined the chat (see [`Session::agent_joined`]).
+    async fn mark_agent_joined(&self, contact_id: &str) -> PortResult<()>;
     async fn ping(&self) -> PortResult<()>;
 }
 

@@ -48,6 +48,8 @@ pub struct MediaDeps {
     pub location: MediaLocation,
     pub http: HttpTransfer,
     pub rules: AttachmentRules,
+    /// Voice-note transcription, when switched on.
+    pub transcription: Option<super::Transcription>,
 }
 
 impl MediaDeps {
@@ -366,6 +368,12 @@ pub async fn deliver_inbound_media(
         )
         .await;
     }
+    // A voice note is transcribed while its audio uploads.
+    let transcription = media_deps
+        .transcription
+        .as_ref()
+        .filter(|_| media.kind == MediaKind::Audio && media.voice);
+    let wav = transcription.map(|_| bytes::Bytes::from(bytes.clone()));
     let mut pieces = vec![Piece::File(FileUpload {
         name: plan.name,
         content_type: plan.content_type,
@@ -374,22 +382,42 @@ pub async fn deliver_inbound_media(
     if let Some(caption) = f.caption.as_ref().filter(|c| !c.trim().is_empty()) {
         pieces.extend(text_pieces(caption));
     }
-    let uploaded = retrying(&ctx, "upload to agent", f.wamid, || {
+    let upload = retrying(&ctx, "upload to agent", f.wamid, || {
         deps.deliver(Deliver {
             customer: f.customer.clone(),
             session: session.clone(),
             pieces: pieces.clone(),
             source_id: f.wamid.to_string(),
         })
-    })
-    .await;
+    });
+    let (uploaded, transcript) = match (transcription, wav) {
+        (Some(t), Some(wav)) => {
+            let (uploaded, transcript) = futures::join!(upload, t.run(wav));
+            (uploaded, Some((t, transcript)))
+        }
+        _ => (upload.await, None),
+    };
     match uploaded {
-        Ok(s) => InboundResult {
-            outcome: Outcome::Done,
-            session: Some(s),
-            delivered: Some(true),
-            customer_notice: None,
-        },
+        Ok(s) => {
+            let session = match transcript {
+                Some((t, result)) => {
+                    let customer = &f.customer;
+                    match super::transcript::deliver(deps, &ctx, t, customer, f.wamid, s, result)
+                        .await
+                    {
+                        Ok(s) => s,
+                        Err(outcome) => return InboundResult::pending(outcome),
+                    }
+                }
+                None => s,
+            };
+            InboundResult {
+                outcome: Outcome::Done,
+                session: Some(session),
+                delivered: Some(true),
+                customer_notice: None,
+            }
+        }
         Err(Outcome::Reject { reason }) => {
             tracing::warn!(wamid = f.wamid, %reason, "upload refused by the chat");
             failed(deps, &ctx, &f, None, "the chat refused the upload").await

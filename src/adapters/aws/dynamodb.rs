@@ -55,6 +55,9 @@ fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
         ),
         ("ended".into(), AttributeValue::Bool(session.ended)),
     ]);
+    if session.agent_joined {
+        item.insert("agentJoined".into(), AttributeValue::Bool(true));
+    }
     if let Some(opened_by) = &session.opened_by {
         item.insert("openedBy".into(), s(opened_by));
     }
@@ -85,6 +88,11 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
             .copied()
             .unwrap_or(false),
         opened_by: item.get("openedBy").and_then(|v| v.as_s().ok()).cloned(),
+        agent_joined: item
+            .get("agentJoined")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     }
 }
 
@@ -289,6 +297,27 @@ impl SessionStore for DynamoSessionStore {
         }
     }
 
+    async fn mark_agent_joined(&self, contact_id: &str) -> PortResult<()> {
+        let marked = observe(
+            SERVICE,
+            "UpdateItem",
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("contactId", s(contact_id))
+                .update_expression("SET agentJoined = :t")
+                .condition_expression("attribute_exists(contactId)")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .send(),
+        )
+        .await;
+        match marked {
+            // A chat we do not know: nothing to mark.
+            Err(e) if e.kind != ErrorKind::Conflict => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     async fn ping(&self) -> PortResult<()> {
         observe(
             SERVICE,
@@ -418,6 +447,7 @@ mod tests {
             expires_at: 1_900_000_000,
             ended: false,
             opened_by: Some("wamid.A:0".into()),
+            agent_joined: true,
         };
         let item = to_item(&session);
         for key in [

@@ -42,6 +42,8 @@ struct StoredSession {
     ended: bool,
     #[serde(default)]
     opened_by: Option<String>,
+    #[serde(default)]
+    agent_joined: bool,
 }
 
 impl From<&Session> for StoredSession {
@@ -57,6 +59,7 @@ impl From<&Session> for StoredSession {
             expires_at: s.expires_at,
             ended: s.ended,
             opened_by: s.opened_by.clone(),
+            agent_joined: s.agent_joined,
         }
     }
 }
@@ -74,6 +77,7 @@ impl From<StoredSession> for Session {
             expires_at: s.expires_at,
             ended: s.ended,
             opened_by: s.opened_by,
+            agent_joined: s.agent_joined,
         }
     }
 }
@@ -306,6 +310,31 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
+    async fn mark_agent_joined(&self, contact_id: &str) -> PortResult<()> {
+        let contact_id = contact_id.to_string();
+        self.blocking("MarkAgentJoined", move |db| {
+            let tx = db.begin_write().map_err(|e| e.to_string())?;
+            {
+                let mut sessions = tx.open_table(SESSIONS).map_err(|e| e.to_string())?;
+                let current = sessions
+                    .get(contact_id.as_str())
+                    .map_err(|e| e.to_string())?
+                    .map(|v| v.value().to_vec());
+                if let Some(bytes) = current {
+                    let mut stored: StoredSession =
+                        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                    stored.agent_joined = true;
+                    let bytes = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
+                    sessions
+                        .insert(contact_id.as_str(), bytes.as_slice())
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            tx.commit().map_err(|e| e.to_string())
+        })
+        .await
+    }
+
     async fn ping(&self) -> PortResult<()> {
         Ok(())
     }
@@ -406,6 +435,7 @@ mod tests {
             expires_at: now_secs() + 3600,
             ended: false,
             opened_by: None,
+            agent_joined: false,
         }
     }
 

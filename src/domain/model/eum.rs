@@ -26,6 +26,10 @@ pub struct EumEvent {
     /// RFC 3339; the time of messages that carry none.
     #[serde(default, skip_serializing_if = "Lenient::is_none")]
     pub message_timestamp: Lenient<String>,
+    /// Ours, not EUM's: the regroup stage held these texts of one customer for burst
+    /// aggregation and passes them on together, to be joined into one chat message.
+    #[serde(default, skip_serializing_if = "Lenient::is_none")]
+    pub waconnect_burst: Lenient<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
