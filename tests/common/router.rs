@@ -50,6 +50,8 @@ impl Router {
             }
         }
         let sim_url = sim.url.as_str();
+        let transcribe_url = sim.transcribe_url();
+        let ca_file = sim.ca_file.to_str().expect("utf-8 log dir");
         for (k, v) in [
             (
                 "WACONNECT_INBOUND_QUEUE_URL",
@@ -72,6 +74,9 @@ impl Router {
             ("AWS_ENDPOINT_URL_CONNECT", sim_url),
             ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", sim_url),
             ("AWS_ENDPOINT_URL_SOCIALMESSAGING", sim_url),
+            // Transcribe Streaming: the simulator's TLS side, trusting the CA it wrote.
+            ("AWS_ENDPOINT_URL_TRANSCRIBE_STREAMING", &transcribe_url),
+            ("WACONNECT_TRANSCRIBE_CA_FILE", ca_file),
             ("WACONNECT_MEDIA_BUCKET", res.media_bucket.as_str()),
             // The simulator serves attachment URLs on loopback http.
             ("WACONNECT_URL_ALLOWLIST", "http://127.0.0.1:*"),

@@ -17,14 +17,18 @@ pub struct Sim {
     /// Base URL, e.g. `http://127.0.0.1:43121` (also the Connect/Participant/EUM endpoint).
     pub url: String,
     pub log_path: PathBuf,
+    /// The CA of the simulator's TLS side (Transcribe Streaming), written at start-up.
+    pub ca_file: PathBuf,
     http: reqwest::Client,
 }
 
 impl Sim {
-    /// `waconnect sim --listen 127.0.0.1:PORT --inbound-queue-url .. --inbound-topic-arn ..`
+    /// `waconnect sim --listen 127.0.0.1:PORT --inbound-queue-url .. --inbound-topic-arn ..
+    /// --tls-ca-out <log dir>/sim-ca.pem`
     pub async fn start(res: &Resources) -> Sim {
         let port = free_port();
         let log_path = res.log_dir.join("sim.log");
+        let ca_file = res.log_dir.join("sim-ca.pem");
         let args: Vec<String> = [
             "sim",
             "--listen",
@@ -33,6 +37,8 @@ impl Sim {
             &res.inbound_queue_url,
             "--inbound-topic-arn",
             &res.eum_inbound_topic_arn,
+            "--tls-ca-out",
+            ca_file.to_str().expect("utf-8 log dir"),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -53,8 +59,20 @@ impl Sim {
             child: Some(child),
             url,
             log_path,
+            ca_file,
             http: http_client(),
         }
+    }
+
+    /// Where the simulator serves Transcribe Streaming (TLS, same port).
+    pub fn transcribe_url(&self) -> String {
+        self.url.replacen("http://", "https://", 1)
+    }
+
+    /// `PUT /sim/transcribe`: what every later transcription answers.
+    pub async fn set_transcription(&self, setting: Value) {
+        self.call(reqwest::Method::PUT, "/sim/transcribe", Some(setting))
+            .await;
     }
 
     pub fn log_text(&self) -> String {

@@ -109,8 +109,13 @@ pub async fn deliver_burst(
     texts: Vec<(CustomerMessage, Arrival)>,
 ) -> (Vec<Outcome>, Option<Session>) {
     let mut outcomes = vec![Outcome::Duplicate; texts.len()];
-    let mut fresh = Vec::with_capacity(texts.len());
+    let mut fresh: Vec<usize> = Vec::with_capacity(texts.len());
     for (i, (message, arrival)) in texts.iter().enumerate() {
+        // Two copies of one message (a redelivery) in one burst: the first carries it.
+        if fresh.iter().any(|&f| texts[f].0.wamid == message.wamid) {
+            counter!(m::DEDUPE_HITS, "direction" => "inbound").increment(1);
+            continue;
+        }
         let key = dedupe_key_inbound(&message.wamid);
         let ctx = deps.retry_context(arrival);
         match retrying(&ctx, "dedupe check", &message.wamid, || {
