@@ -38,9 +38,33 @@ pub(crate) fn open_log(path: &Path) -> File {
 /// Spawns the real `waconnect` binary with `args` and `env`, output appended to `log`.
 /// Inherited AWS endpoint / WACONNECT_* variables are removed so only ours apply.
 pub(crate) fn spawn_waconnect(args: &[String], env: &[(String, String)], log: &Path) -> Child {
+    spawn_binary(Path::new(env!("CARGO_BIN_EXE_waconnect")), args, env, log)
+}
+
+/// The binary the harness runs as the router: this build's `waconnect`, or the one named
+/// by `WACONNECT_HARNESS_ROUTER_BIN` (benches compare an older build against this one
+/// with the same simulator, queues and command).
+pub(crate) fn router_binary() -> PathBuf {
+    std::env::var_os("WACONNECT_HARNESS_ROUTER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_waconnect")))
+}
+
+/// [`spawn_waconnect`] with another binary.
+pub(crate) fn spawn_binary(
+    bin: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Path,
+) -> Child {
     let mut f = open_log(log);
-    let _ = writeln!(f, "=== harness: spawning waconnect {} ===", args.join(" "));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_waconnect"));
+    let _ = writeln!(
+        f,
+        "=== harness: spawning {} {} ===",
+        bin.display(),
+        args.join(" ")
+    );
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
@@ -52,13 +76,8 @@ pub(crate) fn spawn_waconnect(args: &[String], env: &[(String, String)], log: &P
         }
     }
     cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    cmd.spawn().unwrap_or_else(|e| {
-        panic!(
-            "spawn {} {}: {e}",
-            env!("CARGO_BIN_EXE_waconnect"),
-            args.join(" ")
-        )
-    })
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {} {}: {e}", bin.display(), args.join(" ")))
 }
 
 pub(crate) fn read_log(path: &Path) -> String {

@@ -106,7 +106,7 @@ impl Router {
             "--admin-listen".to_string(),
             format!("127.0.0.1:{port}"),
         ];
-        let mut child = spawn_waconnect(&args, &self.env, &self.log_path);
+        let mut child = spawn_binary(&router_binary(), &args, &self.env, &self.log_path);
         self.url = format!("http://127.0.0.1:{port}");
         wait_http_ok(
             "router",
