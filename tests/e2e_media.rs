@@ -548,3 +548,188 @@ async fn agent_files_reach_the_customer_by_link_and_wav_becomes_ogg_opus() {
         "the unapproved attachment is not sent: {inbox:?}"
     );
 }
+
+// ---- hostile files (issue 7, 2e) ------------------------------------------------------
+
+/// A minimal Windows executable: a DOS header whose `e_lfanew` points at "PE\0\0".
+fn windows_executable() -> Vec<u8> {
+    let mut b = vec![0u8; 0x200];
+    b[..2].copy_from_slice(b"MZ");
+    b[0x3c] = 0x80;
+    b[0x80..0x84].copy_from_slice(b"PE\0\0");
+    b
+}
+
+/// A minimal 64-bit ELF header followed by padding.
+fn elf_binary() -> Vec<u8> {
+    let mut b = vec![0u8; 0x200];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2; // 64-bit
+    b[5] = 1; // little-endian
+    b[6] = 1; // version
+    b[16] = 2; // executable
+    b
+}
+
+async fn wait_for_agent_text(w: &World, wa_id: &str, needle: &str, count: usize) -> Value {
+    let sim = &w.sim;
+    wait_for(
+        &format!("{count} agent notice(s) containing {needle:?}"),
+        FLOW,
+        async || {
+            let chats = sim.chats_for(wa_id).await;
+            chats
+                .iter()
+                .find(|c| customer_text(c).matches(needle).count() >= count)
+                .cloned()
+                .ok_or_else(|| describe_chats(&chats))
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_disguised_as_a_pdf_or_a_jpeg_are_refused_with_two_notices_and_never_uploaded() {
+    let w = World::start("media_hostile_programs").await;
+    w.customer_says(ANA, "te mando la factura").await;
+    w.wait_for_chat(ANA).await;
+    let exe = customer_sends_file(
+        &w,
+        "document",
+        json!({}),
+        &windows_executable(),
+        "application/pdf",
+        Some("invoice.pdf"),
+    )
+    .await;
+    let elf = customer_sends_file(&w, "image", json!({}), &elf_binary(), "image/jpeg", None).await;
+    wait_for_reaction(&w, ANA, &exe, "❌").await;
+    wait_for_reaction(&w, ANA, &elf, "❌").await;
+
+    // The customer hears twice that the file does not match its type.
+    let sim = &w.sim;
+    let notices = wait_for("two notices in the customer's inbox", FLOW, async || {
+        let texts = inbox_texts(&sim.inbox(ANA).await);
+        let notices: Vec<String> = texts
+            .into_iter()
+            .filter(|t| t.contains("does not match its file type"))
+            .collect();
+        (notices.len() >= 2)
+            .then_some(notices.clone())
+            .ok_or(format!("{notices:?}"))
+    })
+    .await;
+    assert_eq!(notices.len(), 2, "{notices:?}");
+
+    // The agent reads what each file claimed to be and what it really is.
+    let chat = wait_for_agent_text(&w, ANA, "was not delivered because", 2).await;
+    let agent_view = customer_text(&chat);
+    let exe_line = agent_view
+        .lines()
+        .find(|l| l.contains("invoice.pdf"))
+        .unwrap_or_else(|| panic!("no notice naming invoice.pdf: {agent_view}"));
+    assert!(
+        exe_line.contains("program") && exe_line.contains("application/pdf"),
+        "{exe_line}"
+    );
+    let elf_line = agent_view
+        .lines()
+        .find(|l| l.contains("image/jpeg"))
+        .unwrap_or_else(|| panic!("no notice naming image/jpeg: {agent_view}"));
+    assert!(elf_line.contains("program"), "{elf_line}");
+
+    // Never uploaded: no attachment in the chat, not even an upload started.
+    assert!(attachments(&chat).is_empty(), "{}", describe_chats(&[chat]));
+    assert_eq!(w.calls_of("StartAttachmentUpload").await, 0);
+    // Handled, not dead-lettered: the refusal is the outcome.
+    w.expect_inbound_settled().await;
+    let log = w.router.log_text();
+    assert!(
+        log.contains(&exe) && log.contains(&elf),
+        "refusals logged by wamid"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mp3_ffmpeg_cannot_decode_reaches_the_agent_as_a_notice_without_tool_output() {
+    // An ID3 header passes the content check as audio/mpeg; what follows is no MP3 frame,
+    // so ffmpeg fails (with "[mp3 @ 0x...] ... Invalid argument" on its stderr).
+    let mut bad = b"ID3\x04\0\0\0\0\0\0".to_vec();
+    for _ in 0..100 {
+        bad.extend_from_slice(b"this is not an mp3 frame, only words. ");
+    }
+    let w = World::start("media_undecodable_mp3").await;
+    w.customer_says(ANA, "te mando un audio").await;
+    w.wait_for_chat(ANA).await;
+    let wamid = customer_sends_file(&w, "audio", json!({}), &bad, "audio/mpeg", None).await;
+    wait_for_reaction(&w, ANA, &wamid, "❌").await;
+    let chat = wait_for_agent_text(&w, ANA, "could not be delivered", 1).await;
+    let notice = customer_messages(&chat)
+        .into_iter()
+        .find(|m| m.contains("could not be delivered"))
+        .unwrap();
+    assert!(notice.contains("audio"), "says what it was: {notice}");
+    for tool_output in [
+        "0x", "Invalid", "invalid", "ffmpeg", "mp3 @", "pipe", "Failed", "frame", "seek", "stderr",
+        "exit",
+    ] {
+        assert!(
+            !notice.contains(tool_output),
+            "the agent never sees ffmpeg's output ({tool_output:?}): {notice}"
+        );
+    }
+    assert!(attachments(&chat).is_empty(), "nothing uploaded");
+    // ffmpeg's words stay in the router's log, for the operator.
+    assert!(w.router.log_text().contains("conversion failed"));
+    w.expect_inbound_settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_file_outside_the_url_allowlist_is_told_to_the_agent_and_dead_lettered() {
+    let doc = pdf();
+    // The router's own default allowlist (Connect's https://*.amazonaws.com): the
+    // simulator's http://127.0.0.1 download URL is outside it.
+    let w = World::start_with(
+        "media_agent_file_allowlist",
+        Opts::default(),
+        &[(
+            "WACONNECT_URL_ALLOWLIST",
+            waconnect::domain::DEFAULT_URL_ALLOWLIST,
+        )],
+    )
+    .await;
+    w.customer_says(ANA, "hola").await;
+    let contact = contact_id(&w.wait_for_chat(ANA).await);
+    agent_sends(&w, &contact, "contrato.pdf", "application/pdf", &doc).await;
+
+    let chat = wait_for_agent_text(&w, ANA, "URL allowlist", 1).await;
+    let notice = customer_text(&chat);
+    assert!(
+        notice.contains("contrato.pdf") && notice.contains("could not be sent"),
+        "{notice}"
+    );
+    let res = &w.res;
+    let dead = wait_for("the item in the connect DLQ", FLOW, async || {
+        let dlq = res.dlq_messages(&res.connect_dlq_url).await;
+        let count = dlq.len();
+        dlq.into_iter()
+            .find(|m| m.body.contains("contrato.pdf"))
+            .ok_or(format!("{count} other message(s)"))
+    })
+    .await;
+    let reason = dead
+        .attributes
+        .iter()
+        .find(|(k, _)| k == "waconnect_reason")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("not in the allowlist") && reason.contains("/sim/download/"),
+        "the reason names the refused address: {reason}"
+    );
+    let inbox = w.sim.inbox(ANA).await;
+    assert!(
+        !inbox.iter().any(|m| m["type"] == "document"),
+        "nothing reached the customer: {inbox:?}"
+    );
+}
