@@ -402,13 +402,9 @@ async fn transcoder_pool(args: &ActorArgs) -> Result<Ran, AppError> {
             Ok(started.elapsed())
         }
     };
-    drive(
-        &args.load,
-        meter.clone(),
-        send,
-        outstanding("transcoder_pool"),
-    )
-    .await;
+    let mut load = args.load.clone();
+    load.concurrency = load.concurrency.or(Some(workers));
+    drive(&load, meter.clone(), send, outstanding("transcoder_pool")).await;
     Ok((
         meter,
         json!({"workers": workers, "note_bytes": note.len(), "note_seconds": 3}),

@@ -15,14 +15,25 @@ const USER_HZ: f64 = 100.0;
 
 /// CPU seconds (user + system, every thread) of process `pid` (`self` for this one).
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    cpu_fields(pid, 11)
+}
+
+/// CPU seconds of `pid`'s children that have exited and been waited for (ffmpeg).
+pub fn children_cpu_seconds(pid: &str) -> Option<f64> {
+    cpu_fields(pid, 13)
+}
+
+/// Two consecutive tick fields of `/proc/<pid>/stat`, counted after the name, in seconds.
+fn cpu_fields(pid: &str, first: usize) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields count from the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
+    // utime and stime are fields 14 and 15 of the line (11 and 12 counted from 0 after
+    // the name), cutime and cstime 16 and 17.
+    let user: f64 = fields.get(first)?.parse().ok()?;
+    let system: f64 = fields.get(first + 1)?.parse().ok()?;
+    Some((user + system) / USER_HZ)
 }
 
 /// A `kB` line of `/proc/<pid>/status` (VmHWM: peak RSS, VmRSS: current), in bytes.
@@ -39,6 +50,7 @@ pub fn status_bytes(pid: &str, field: &str) -> Option<u64> {
 pub struct Meter {
     started: Instant,
     cpu_start: f64,
+    children_cpu_start: f64,
     /// Whose CPU is measured: `self`, or the router's pid when it runs elsewhere.
     pid: String,
     latency_us: Mutex<Histogram<u64>>,
@@ -54,6 +66,7 @@ impl Meter {
         Self {
             started: Instant::now(),
             cpu_start: cpu_seconds(&pid).unwrap_or(0.0),
+            children_cpu_start: children_cpu_seconds(&pid).unwrap_or(0.0),
             pid,
             // 1 µs .. 1 h, three significant figures.
             latency_us: Mutex::new(
@@ -70,6 +83,7 @@ impl Meter {
     pub fn restart(&mut self) {
         self.started = Instant::now();
         self.cpu_start = cpu_seconds(&self.pid).unwrap_or(0.0);
+        self.children_cpu_start = children_cpu_seconds(&self.pid).unwrap_or(0.0);
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -150,6 +164,10 @@ impl Meter {
             } else {
                 0.0
             },
+            cpu_seconds_children: round3(
+                children_cpu_seconds(&self.pid)
+                    .map_or(0.0, |now| (now - self.children_cpu_start).max(0.0)),
+            ),
             cpu_measured_pid: self.pid.clone(),
             peak_rss_bytes: status_bytes(&self.pid, "VmHWM").unwrap_or(0),
             mailbox_high_water: self
@@ -195,6 +213,8 @@ pub struct Report {
     pub latency_ms: Latency,
     pub cpu_seconds: f64,
     pub cpu_seconds_per_1000: f64,
+    /// CPU of child processes that ended during the run (ffmpeg), not in `cpu_seconds`.
+    pub cpu_seconds_children: f64,
     /// `self`, or the pid of the router measured (`--router-pid`).
     pub cpu_measured_pid: String,
     pub peak_rss_bytes: u64,
