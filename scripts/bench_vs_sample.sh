@@ -86,7 +86,18 @@ AWS_ENDPOINT_URL_SOCIALMESSAGING=$SIM_URL RUST_LOG="${BENCH_RUST_LOG:-info}" \
 ROUTER=$!
 PIDS+=($ROUTER)
 wait_url "http://127.0.0.1:$ADMIN/readyz"
+# Connection reuse: count the router's connections to moto and the simulator while the
+# load runs (a handful if they are kept alive; hundreds in TIME_WAIT if not).
+MOTO_PORT=${MOTO_ENDPOINT##*:}
+SIM_PORT=${SIM_URL##*:}
+( sleep 5; {
+    echo "router connections to moto :$MOTO_PORT established: $(ss -tnp state established "( dport = :$MOTO_PORT )" | grep -c "pid=$ROUTER,")"
+    echo "router connections to the simulator :$SIM_PORT established: $(ss -tnp state established "( dport = :$SIM_PORT )" | grep -c "pid=$ROUTER,")"
+    echo "closed connections to moto in TIME_WAIT: $(ss -tn state time-wait "( dport = :$MOTO_PORT )" | tail -n +2 | wc -l)"
+    echo "closed connections to the simulator in TIME_WAIT: $(ss -tn state time-wait "( dport = :$SIM_PORT )" | tail -n +2 | wc -l)"
+  } >"$OUT/waconnect-connections.txt" ) &
 run_load waconnect "$ROUTER" --router-metrics "http://127.0.0.1:$ADMIN/metrics"
+cat "$OUT/waconnect-connections.txt"
 curl -fsS "$SIM_URL/sim/calls" >"$OUT/waconnect-sim-calls.json"
 kill "$ROUTER"
 

@@ -59,7 +59,7 @@ struct PendingReply {
 struct Number {
     lanes: Lanes<PendingReply>,
     slots: Slots,
-    /// A wake-up is set for `next_slot`.
+    /// A wake-up is set for the next free slot.
     scheduled: bool,
 }
 
