@@ -1,4 +1,4 @@
-//! The command line: `waconnect run | sim | local`.
+//! The command line: `waconnect run | sim | local | loadtest`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +38,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Run router and simulator in one process, with no AWS account and no network.
     Local(LocalArgs),
+    /// Load-test one actor or the whole graph (loopback only) and print its figures.
+    Loadtest(crate::loadtest::LoadtestArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -18,6 +18,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod lifecycle;
+pub mod loadtest;
 pub mod media;
 pub mod metrics;
 pub mod modes;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Run(args) => waconnect::modes::run(args).await,
             Command::Sim(args) => waconnect::modes::sim(args).await,
             Command::Local(args) => waconnect::modes::local(args).await,
+            Command::Loadtest(args) => waconnect::loadtest::run(args).await,
         }
     });
     match result {

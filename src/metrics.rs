@@ -44,6 +44,10 @@ pub const SUSPECTED_DUPLICATES: &str = "waconnect_whatsapp_suspected_duplicates_
 pub const REGROUPED: &str = "waconnect_regrouped_messages_total";
 pub const BURSTS: &str = "waconnect_bursts_total";
 pub const TRANSCRIPTIONS: &str = "waconnect_transcriptions_total";
+pub const WHATSAPP_PENDING: &str = "waconnect_whatsapp_pending_sends";
+pub const WHATSAPP_ACKS: &str = "waconnect_whatsapp_acks_total";
+pub const DEDUPE_CHECKS: &str = "waconnect_dedupe_checks_total";
+pub const BATCH_SIZE: &str = "waconnect_batch_size";
 
 /// Services whose health `waconnect_dependency_up` reports.
 pub const SERVICES: [&str; 7] = [
@@ -97,6 +101,12 @@ fn builder() -> Result<PrometheusBuilder, String> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(E2E_LATENCY.into()), E2E_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(BATCH_SIZE.into()),
+                &[1.0, 2.0, 5.0, 10.0, 25.0],
+            )
+        })
         .map_err(|e| e.to_string())
 }
 
@@ -185,6 +195,18 @@ fn register_series() {
     gauge!(FFMPEG_POOL_SIZE).increment(0.0);
     gauge!(FFMPEG_BUSY).increment(0.0);
     gauge!(FFMPEG_QUEUED).increment(0.0);
+    for lane in ["reply", "ack"] {
+        gauge!(WHATSAPP_PENDING, "lane" => lane).set(0.0);
+    }
+    for outcome in ["queued", "merged", "dropped"] {
+        counter!(WHATSAPP_ACKS, "outcome" => outcome).increment(0);
+    }
+    for answer in ["memory", "store", "first_receipt"] {
+        counter!(DEDUPE_CHECKS, "answered_by" => answer).increment(0);
+    }
+    for operation in ["DeleteMessageBatch", "BatchWriteItem"] {
+        let _ = histogram!(BATCH_SIZE, "operation" => operation);
+    }
 }
 
 fn describe() {
@@ -282,6 +304,22 @@ fn describe() {
     describe_counter!(
         REGROUPED,
         "Events moved from a standard queue to its FIFO queue (per-customer order across replicas)."
+    );
+    describe_gauge!(
+        WHATSAPP_PENDING,
+        "Sends waiting for their slot in WhatsAppSend, by lane (reply, ack), for the number that last changed."
+    );
+    describe_counter!(
+        WHATSAPP_ACKS,
+        "Acknowledgements (read marks, reactions) handed to WhatsAppSend, by what became of them: queued, merged into a pending one, or queued with the oldest pending one dropped."
+    );
+    describe_counter!(
+        DEDUPE_CHECKS,
+        "Dedupe checks, by what answered: the in-memory record, the durable store, or neither (a first receipt not in memory: no remote call)."
+    );
+    describe_histogram!(
+        BATCH_SIZE,
+        "Entries per batched call (DeleteMessageBatch, BatchWriteItem of dedupe records)."
     );
     describe_counter!(
         FFMPEG_CHILD_RESTARTS,

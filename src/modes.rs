@@ -68,24 +68,62 @@ pub async fn sim(args: SimArgs) -> Result<(), AppError> {
 }
 
 pub async fn local(args: LocalArgs) -> Result<(), AppError> {
-    let mut behaviour = Behaviour::from_settings(&args.behaviour)?;
+    let metrics = install_metrics()?;
+    let graph = local_graph(args.listen, &args.data_dir, &args.behaviour).await?;
+    // The console's figures: the router's /metrics.
+    graph
+        .simulator
+        .watch_router_metrics(format!("http://{}/metrics", args.admin_listen));
+    tracing::info!(simulator = %graph.sim_url, "local mode: console at {}/ (control API under /sim)", graph.sim_url);
+    app::run_router(
+        graph.adapters,
+        graph.behaviour,
+        graph.target.streaming_topic_arn,
+        args.admin_listen,
+        metrics,
+    )
+    .await
+}
+
+/// Router and simulator in one process, ready to start: what `waconnect local` runs and
+/// `waconnect loadtest e2e` drives.
+pub struct LocalGraph {
+    pub adapters: Adapters,
+    pub behaviour: Behaviour,
+    pub target: ConnectTarget,
+    pub simulator: Arc<Simulator>,
+    /// `http://<address the simulator listens on>`.
+    pub sim_url: String,
+    /// The in-process queues the simulator delivers to (before the FIFO stage).
+    pub inbound: Arc<MemoryQueue>,
+    pub connect_events: Arc<MemoryQueue>,
+}
+
+/// Starts the simulator on `listen` (plain HTTP and TLS) and builds the router's adapters
+/// on in-process queues, the embedded store under `data_dir` and the production SDK
+/// clients pointed at the simulator.
+pub async fn local_graph(
+    listen: std::net::SocketAddr,
+    data_dir: &Path,
+    settings: &crate::config::BehaviourSettings,
+) -> Result<LocalGraph, AppError> {
+    let mut behaviour = Behaviour::from_settings(settings)?;
     // Local media lives under the data dir ("bucket" = a folder) and every URL is the
     // simulator's, on loopback http.
     if behaviour.media.bucket.is_none() {
         behaviour.media.bucket = Some(LOCAL_MEDIA_BUCKET.into());
     }
-    if args.behaviour.url_allowlist.is_none() {
+    if settings.url_allowlist.is_none() {
         behaviour.media.url_allowlist = UrlAllowlist::parse(LOCAL_URL_ALLOWLIST)
             .map_err(|e| AppError::Other(format!("local allowlist: {e}")))?;
     }
-    let metrics = install_metrics()?;
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+    std::fs::create_dir_all(data_dir).map_err(|e| {
         AppError::Other(format!(
             "cannot create data dir {}: {e}",
-            args.data_dir.display()
+            data_dir.display()
         ))
     })?;
-    let store = EmbeddedStore::open(&args.data_dir.join("waconnect.redb"))
+    let store = EmbeddedStore::open(&data_dir.join("waconnect.redb"))
         .map_err(|e| AppError::Other(e.to_string()))?;
 
     // The same stages as production with FIFO queues: what the simulator delivers is
@@ -94,10 +132,10 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     let connect_events = Arc::new(MemoryQueue::new("connect", LOCAL_VISIBILITY_TIMEOUT));
     let inbound_fifo = Arc::new(MemoryQueue::fifo("inbound.fifo", LOCAL_VISIBILITY_TIMEOUT));
     let connect_fifo = Arc::new(MemoryQueue::fifo("connect.fifo", LOCAL_VISIBILITY_TIMEOUT));
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| AppError::Listen {
-            addr: args.listen.to_string(),
+            addr: listen.to_string(),
             source,
         })?;
     let sim_url = format!(
@@ -106,7 +144,7 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
             .local_addr()
             .map_err(|e| AppError::Other(e.to_string()))?
     );
-    let media_dir = local_media_store(&args.data_dir, &sim_url);
+    let media_dir = local_media_store(data_dir, &sim_url);
     let simulator = Simulator::with_local_media(
         SimIdentity::default(),
         Arc::new(sim::sinks::MemoryInboundSink::new(inbound.clone())),
@@ -116,15 +154,13 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         true,
         media_dir.clone(),
     );
-    // The console (GET /): voice notes through the router's ffmpeg, the router's figures.
+    // The console (GET /): voice notes through the router's ffmpeg.
     simulator.set_voice_ffmpeg(behaviour.media.ffmpeg_path.clone());
-    simulator.watch_router_metrics(format!("http://{}/metrics", args.admin_listen));
     // Plain HTTP and TLS on one port; the Transcriber reaches `transcribe.url` trusting
     // `transcribe.ca_file`.
-    let ca_file = args.data_dir.join(sim::LOCAL_CA_FILE);
-    let transcribe = sim::spawn_local(listener, simulator, &ca_file)
+    let ca_file = data_dir.join(sim::LOCAL_CA_FILE);
+    let transcribe = sim::spawn_local(listener, simulator.clone(), &ca_file)
         .map_err(|e| AppError::Other(e.to_string()))?;
-    tracing::info!(simulator = %sim_url, "local mode: console at {sim_url}/ (control API under /sim)");
 
     // The production SDK clients, pointed at the embedded simulator.
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -147,8 +183,8 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     };
     let store = Arc::new(store);
     let adapters = Adapters {
-        inbound_queue: inbound,
-        connect_queue: connect_events,
+        inbound_queue: inbound.clone(),
+        connect_queue: connect_events.clone(),
         inbound_fifo: Some(inbound_fifo),
         connect_fifo: Some(connect_fifo),
         sessions: store.clone(),
@@ -175,12 +211,13 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         },
         http: app::http_transfer(&behaviour)?,
     };
-    app::run_router(
+    Ok(LocalGraph {
         adapters,
         behaviour,
-        target.streaming_topic_arn,
-        args.admin_listen,
-        metrics,
-    )
-    .await
+        target,
+        simulator,
+        sim_url,
+        inbound,
+        connect_events,
+    })
 }

@@ -9,8 +9,22 @@ const ANA: &str = "5491155550123";
 
 /// The customer opens a chat; returns its contact id.
 async fn customer_opens_chat(w: &World, wa_id: &str) -> String {
-    w.customer_says(wa_id, "hola").await;
-    contact_id(&w.expect_single_chat_with(wa_id, &["hola"]).await)
+    let wamid = w.customer_says(wa_id, "hola").await;
+    let chat = contact_id(&w.expect_single_chat_with(wa_id, &["hola"]).await);
+    // The chat shows "hola" once StartChatContact returns; the router joins it after that
+    // (streaming, participant connection) and only then reacts ✅. A chat ended before
+    // it is joined is replaced, so wait for the ✅ before a test ends it.
+    let sim = &w.sim;
+    wait_for("✅ on the opening message", FLOW_DEADLINE, async || {
+        let reactions = inbox_reactions(&sim.inbox(wa_id).await);
+        if reactions.iter().any(|(id, emoji)| *id == wamid && emoji == "✅") {
+            Ok(())
+        } else {
+            Err(format!("{reactions:?}"))
+        }
+    })
+    .await;
+    chat
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {

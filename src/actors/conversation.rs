@@ -189,15 +189,27 @@ fn ignored_by_config(msg: &CustomerMessage, behaviour: &Behaviour) -> Option<&'s
     }
 }
 
-/// Whether `key` was already delivered (a redelivery), retried in place on failure.
+/// Whether `key` was already delivered (a redelivery), retried in place on failure. A
+/// customer message received for the first time is checked without a remote call when
+/// this process never handled it (`delivery::dedupe`); chat items always ask the store
+/// on a miss, SendWhatsAppMessage having no idempotency token.
 async fn already_done(
     deps: &ConversationDeps,
     arrival: &Arrival,
     key: &str,
     id: &str,
+    direction: Direction,
 ) -> Result<bool, Outcome> {
     let ctx = deps.retry_context(arrival);
-    retrying(&ctx, "dedupe check", id, || deps.dedupe.is_done(key)).await
+    let first_receipt = arrival.receive_count <= 1 && direction == Direction::Inbound;
+    retrying(&ctx, "dedupe check", id, || async {
+        if first_receipt {
+            deps.dedupe.is_done_on_first_receipt(key).await
+        } else {
+            deps.dedupe.is_done(key).await
+        }
+    })
+    .await
 }
 
 /// Delivers one customer message to the agent. Returns the outcome and the session now in
@@ -209,7 +221,7 @@ async fn deliver_inbound(
     arrival: Arrival,
 ) -> (Outcome, Option<Session>) {
     let key = dedupe_key_inbound(&msg.wamid);
-    match already_done(&deps, &arrival, &key, &msg.wamid).await {
+    match already_done(&deps, &arrival, &key, &msg.wamid, Direction::Inbound).await {
         Ok(true) => {
             counter!(m::DEDUPE_HITS, "direction" => "inbound").increment(1);
             tracing::info!(wamid = %msg.wamid, "already delivered; skipping redelivery");
@@ -355,7 +367,9 @@ async fn agent_present(
 }
 
 /// Records a delivered customer message (dedupe and latency). Awaited before the next
-/// step of this customer, so a redelivered copy right behind it finds the record.
+/// step of this customer, so a redelivered copy right behind it finds the record; the
+/// durable record is written in a batch after the delivery, and stored before the queue
+/// message is deleted.
 async fn finish(deps: &ConversationDeps, key: &str, msg: &CustomerMessage, arrival: &Arrival) {
     latency("inbound", arrival);
     if let Err(e) = deps.dedupe.mark_done(key, deps.behaviour.dedupe_ttl).await {
@@ -373,7 +387,7 @@ async fn deliver_outbound(
     arrival: Arrival,
 ) -> Outcome {
     let key = dedupe_key_chat_item(&item.id);
-    match already_done(&deps, &arrival, &key, &item.id).await {
+    match already_done(&deps, &arrival, &key, &item.id, Direction::Outbound).await {
         Ok(true) => {
             counter!(m::DEDUPE_HITS, "direction" => "outbound").increment(1);
             tracing::info!(item_id = %item.id, contact_id = %item.contact_id, "already sent; skipping redelivery");

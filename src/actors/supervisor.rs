@@ -34,6 +34,7 @@ use super::whatsapp_send::WhatsAppSend;
 use super::{Outcome, Work};
 use crate::adapters::http::HttpTransfer;
 use crate::config::{Behaviour, RESTART_WINDOW};
+use crate::delivery::dedupe::RecentDedupe;
 use crate::delivery::gate::Gate;
 use crate::delivery::hold::BurstHold;
 use crate::lifecycle::Lifecycle;
@@ -277,11 +278,13 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(
-        adapters: Adapters,
+        mut adapters: Adapters,
         behaviour: Behaviour,
         streaming_topic_arn: String,
         lifecycle: Arc<Lifecycle>,
     ) -> Self {
+        // Dedupe answered from memory where safe, records written in batches.
+        adapters.dedupe = Arc::new(RecentDedupe::new(adapters.dedupe));
         Self {
             adapters,
             behaviour: Arc::new(behaviour),

@@ -2,15 +2,24 @@
 //! (Meta allows about 80 messages/s per number by default) so a burst of replies queues
 //! here instead of being refused by Meta. The SDK's standard retry mode already retries
 //! throttling and 5xx answers; what still fails goes back to the caller.
+//!
+//! Each number's sends wait in two lanes under its one rate (`delivery::send_lanes`):
+//! replies (every send a caller waits for) take each free slot before acknowledgements,
+//! and acknowledgements that back up are merged or, past a bound, dropped. A send whose
+//! slot is free goes out at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures::FutureExt;
+use metrics::{counter, gauge};
+use tokio::sync::oneshot;
 
+use crate::delivery::send_lanes::{Ack, AckPush, Lanes, Next, Slots};
 use crate::domain::{mark_read, reaction};
-use crate::metrics::ActorMetrics;
+use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{PortError, WhatsApp};
 use crate::supervision::{suffer, unavailable, Fault, Probe};
 
@@ -36,55 +45,153 @@ pub struct Acknowledge {
     pub reaction: Option<&'static str>,
 }
 
+/// Acknowledgements one number may have waiting: 30 s of sends at the default rate. Older
+/// ones are dropped past this (counted in `waconnect_whatsapp_acks_total{outcome="dropped"}`).
+const ACK_BACKLOG_SECS: u32 = 30;
+
+/// A reply waiting for its slot, with where its answer goes.
+struct PendingReply {
+    body: serde_json::Value,
+    answer: oneshot::Sender<Result<String, PortError>>,
+}
+
+/// One business number: its lanes and its send slots.
+struct Number {
+    lanes: Lanes<PendingReply>,
+    slots: Slots,
+    /// A wake-up is set for the next free slot.
+    scheduled: bool,
+}
+
 pub struct WhatsAppSend {
     whatsapp: Arc<dyn WhatsApp>,
     interval: Duration,
-    /// Next free send slot per business number.
-    next_slot: HashMap<String, Instant>,
+    ack_capacity: usize,
+    numbers: HashMap<String, Number>,
     probe: Arc<Probe>,
 }
 
 impl WhatsAppSend {
     pub fn new(whatsapp: Arc<dyn WhatsApp>, rate_per_sec: u32, probe: Arc<Probe>) -> Self {
+        let rate = rate_per_sec.max(1);
         Self {
             probe,
             whatsapp,
-            interval: Duration::from_secs(1) / rate_per_sec.max(1),
-            next_slot: HashMap::new(),
+            interval: Duration::from_secs(1) / rate,
+            ack_capacity: (rate * ACK_BACKLOG_SECS) as usize,
+            numbers: HashMap::new(),
         }
     }
 
-    /// Reserves the next send slot for `number`; returns when it starts.
-    fn reserve(&mut self, number: &str) -> Instant {
+    fn number(&mut self, system_number: &str) -> &mut Number {
+        if !self.numbers.contains_key(system_number) {
+            if self.numbers.len() > 10_000 {
+                let now = Instant::now();
+                self.numbers.retain(|_, n| {
+                    !n.lanes.is_empty() || n.slots.next_free().is_some_and(|t| t > now)
+                });
+            }
+            self.numbers.insert(
+                system_number.to_string(),
+                Number {
+                    lanes: Lanes::new(self.ack_capacity),
+                    slots: Slots::new(self.interval),
+                    scheduled: false,
+                },
+            );
+        }
+        self.numbers.get_mut(system_number).expect("inserted above")
+    }
+
+    /// Gives `system_number`'s free slots to its waiting sends, replies first; sets a
+    /// wake-up for the next slot while sends still wait.
+    fn pump(&mut self, system_number: &str, ctx: &mut Context<Self>) {
+        let Some(number) = self.numbers.get_mut(system_number) else {
+            return;
+        };
         let now = Instant::now();
-        let slot = self.next_slot.entry(number.to_string()).or_insert(now);
-        let at = (*slot).max(now);
-        *slot = at + self.interval;
-        if self.next_slot.len() > 10_000 {
-            self.next_slot.retain(|_, t| *t > now);
+        let mut due = Vec::new();
+        while !number.lanes.is_empty() && number.slots.take(now) {
+            due.extend(number.lanes.pop());
         }
-        at
+        for next in due {
+            let send = match next {
+                Next::Reply(reply) => self.send_reply(system_number, reply).boxed_local(),
+                Next::Ack(ack) => self.send_ack(system_number, ack).boxed_local(),
+            };
+            actix::spawn(send);
+        }
+        let number = self
+            .numbers
+            .get_mut(system_number)
+            .expect("looked up above");
+        gauge!(m::WHATSAPP_PENDING, "lane" => "reply").set(number.lanes.replies_pending() as f64);
+        gauge!(m::WHATSAPP_PENDING, "lane" => "ack").set(number.lanes.acks_pending() as f64);
+        if !number.lanes.is_empty() && !number.scheduled {
+            number.scheduled = true;
+            let key = system_number.to_string();
+            let wait = number
+                .slots
+                .next_free()
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+            ctx.run_later(wait, move |act, ctx| {
+                if let Some(number) = act.numbers.get_mut(&key) {
+                    number.scheduled = false;
+                }
+                act.pump(&key, ctx);
+            });
+        }
     }
 
-    fn paced_send(
-        &mut self,
-        system_number: String,
+    fn send_reply(
+        &self,
+        system_number: &str,
+        reply: PendingReply,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let send = self.tracked_send(system_number, reply.body);
+        async move {
+            let _ = reply.answer.send(send.await);
+        }
+    }
+
+    fn send_ack(
+        &self,
+        system_number: &str,
+        ack: Ack,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let (body, wamid) = match &ack {
+            Ack::Read { wamid, .. } => (mark_read(wamid), wamid.clone()),
+            Ack::React {
+                customer_id,
+                wamid,
+                emoji,
+            } => (reaction(customer_id, wamid, emoji), wamid.clone()),
+        };
+        let send = self.tracked_send(system_number, body);
+        async move {
+            if let Err(e) = send.await {
+                tracing::warn!(%wamid, error = %e, "acknowledgement to the customer failed");
+            }
+        }
+    }
+
+    /// One SendWhatsAppMessage, as a piece of this actor's work.
+    fn tracked_send(
+        &self,
+        system_number: &str,
         body: serde_json::Value,
     ) -> impl std::future::Future<Output = Result<String, PortError>> + 'static {
-        let at = self.reserve(&system_number);
         let whatsapp = self.whatsapp.clone();
-        let probe = self.probe.clone();
-        async move {
-            {
-                // Pacing is a deliberate wait, not a stuck sender.
-                let _waiting = probe.waiting();
-                tokio::time::sleep_until(at.into()).await;
-            }
+        let system_number = system_number.to_string();
+        let send = async move {
             let started = Instant::now();
             let result = whatsapp.send(&system_number, &body).await;
             METRICS.finished(&result, started);
             result
-        }
+        };
+        self.probe.track(send, || {
+            Err(unavailable("whatsapp_send", "restarted while the send ran"))
+        })
     }
 }
 
@@ -109,47 +216,57 @@ impl Handler<Fault> for WhatsAppSend {
 impl Handler<SendWhatsApp> for WhatsAppSend {
     type Result = ResponseFuture<Result<String, PortError>>;
 
-    fn handle(&mut self, msg: SendWhatsApp, _: &mut Self::Context) -> Self::Result {
-        let send = self.paced_send(msg.system_number, msg.body);
-        Box::pin(self.probe.track(send, || {
-            Err(unavailable("whatsapp_send", "restarted while the send ran"))
-        }))
+    fn handle(&mut self, msg: SendWhatsApp, ctx: &mut Self::Context) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        self.number(&msg.system_number)
+            .lanes
+            .push_reply(PendingReply {
+                body: msg.body,
+                answer,
+            });
+        self.pump(&msg.system_number, ctx);
+        let probe = self.probe.clone();
+        Box::pin(async move {
+            // Waiting for a slot is a deliberate wait, not a stuck sender; the send itself
+            // is tracked where it runs.
+            let _waiting = probe.waiting();
+            answered.await.unwrap_or_else(|_| {
+                Err(unavailable(
+                    "whatsapp_send",
+                    "restarted while the send waited",
+                ))
+            })
+        })
     }
 }
 
 impl Handler<Acknowledge> for WhatsAppSend {
-    type Result = ResponseFuture<()>;
+    type Result = ();
 
-    fn handle(&mut self, ack: Acknowledge, _: &mut Self::Context) -> Self::Result {
-        let read = ack
-            .mark_read
-            .then(|| self.paced_send(ack.system_number.clone(), mark_read(&ack.wamid)));
-        let react = ack.reaction.map(|emoji| {
-            self.paced_send(
-                ack.system_number.clone(),
-                reaction(&ack.customer_id, &ack.wamid, emoji),
-            )
-        });
-        let work = async move {
-            // Concurrent: neither waits for the other, and the agent waits for neither.
-            let (read, react) = futures::join!(
-                async {
-                    match read {
-                        Some(f) => f.await.map(|_| ()),
-                        None => Ok(()),
-                    }
-                },
-                async {
-                    match react {
-                        Some(f) => f.await.map(|_| ()),
-                        None => Ok(()),
-                    }
-                }
-            );
-            for e in [read.err(), react.err()].into_iter().flatten() {
-                tracing::warn!(wamid = %ack.wamid, error = %e, "acknowledgement to the customer failed");
-            }
-        };
-        Box::pin(self.probe.track(work, || ()))
+    fn handle(&mut self, ack: Acknowledge, ctx: &mut Self::Context) {
+        let mut acks = Vec::with_capacity(2);
+        if ack.mark_read {
+            acks.push(Ack::Read {
+                customer_id: ack.customer_id.clone(),
+                wamid: ack.wamid.clone(),
+            });
+        }
+        if let Some(emoji) = ack.reaction {
+            acks.push(Ack::React {
+                customer_id: ack.customer_id,
+                wamid: ack.wamid,
+                emoji,
+            });
+        }
+        let number = self.number(&ack.system_number);
+        for a in acks {
+            let outcome = match number.lanes.push_ack(a) {
+                AckPush::Queued => "queued",
+                AckPush::Merged => "merged",
+                AckPush::DroppedOldest => "dropped",
+            };
+            counter!(m::WHATSAPP_ACKS, "outcome" => outcome).increment(1);
+        }
+        self.pump(&ack.system_number, ctx);
     }
 }

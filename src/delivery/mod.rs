@@ -9,8 +9,13 @@
 //!   for one message.
 //! - [`gate`]: a customer's mailbox bound and the order rule for work handed back.
 //! - [`retrying`]: runs a step under the policy.
+//! - [`batch_delete`], [`dedupe`]: settling and dedupe records in batches, and dedupe
+//!   answered from memory where it is safe, off the per-message hot path.
+//! - [`send_lanes`]: WhatsAppSend's per-number lanes (replies before acknowledgements).
 
+pub mod batch_delete;
 pub mod chat_items;
+pub mod dedupe;
 pub mod dependency;
 pub mod gate;
 pub mod hold;
@@ -18,6 +23,7 @@ pub mod poller;
 pub mod regroup;
 pub mod retry;
 pub mod retrying;
+pub mod send_lanes;
 pub mod settle;
 
 use std::time::SystemTime;

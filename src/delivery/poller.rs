@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::batch_delete::BatchDeleter;
 use super::settle::{apply, decide};
 use crate::actors::Outcome;
 use crate::lifecycle::{HeldMessage, Lifecycle};
@@ -43,6 +44,8 @@ pub struct Poller {
     pub metrics: ActorMetrics,
     permits: Arc<Semaphore>,
     batch: usize,
+    /// Deletes of settled messages, batched.
+    deleter: Arc<BatchDeleter>,
     /// The queue's visibility timeout, read from the queue on first use: held messages
     /// are extended by this much every third of it.
     visibility: tokio::sync::OnceCell<Duration>,
@@ -58,6 +61,7 @@ impl Poller {
     ) -> Self {
         let max_in_flight = max_in_flight.max(1);
         Self {
+            deleter: Arc::new(BatchDeleter::new(queue.clone())),
             queue,
             queue_name,
             lifecycle,
@@ -178,6 +182,7 @@ impl Poller {
         problems: Vec<String>,
     ) {
         let queue = self.queue.clone();
+        let deleter = self.deleter.clone();
         let queue_name = self.queue_name;
         let metrics = self.metrics;
         let visibility = self.visibility.get().copied().unwrap_or(DEFAULT_VISIBILITY);
@@ -192,7 +197,7 @@ impl Poller {
             }));
             let results = heartbeat_while(all, &queue, &msg, queue_name, visibility).await;
             let settlement = decide(&results, &problems);
-            apply(&queue, queue_name, &msg, settlement).await;
+            apply(&queue, &deleter, queue_name, &msg, settlement).await;
             metrics.handled("settled", started.elapsed());
             drop(guard);
         });

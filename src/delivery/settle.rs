@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use metrics::counter;
 
+use super::batch_delete::BatchDeleter;
 use crate::actors::Outcome;
 use crate::metrics as m;
 use crate::ports::{Queue, QueueMessage};
@@ -48,6 +49,7 @@ pub fn decide(outcomes: &[Outcome], problems: &[String]) -> Settlement {
 /// queue, which redelivers it: never a loss.
 pub async fn apply(
     queue: &Arc<dyn Queue>,
+    deleter: &BatchDeleter,
     queue_name: &'static str,
     msg: &QueueMessage,
     settlement: Settlement,
@@ -58,7 +60,7 @@ pub async fn apply(
         Settlement::DeadLetter(_) => "dead_lettered",
     };
     let result = match settlement {
-        Settlement::Delete => queue.delete(&msg.receipt).await,
+        Settlement::Delete => deleter.delete(&msg.receipt).await,
         Settlement::RetryAfter(after, reason) => {
             tracing::warn!(queue = queue_name, sqs_message_id = %msg.id, receive_count = msg.receive_count,
                 retry_in_secs = after.as_secs(), %reason, "work not done, message left in the queue");

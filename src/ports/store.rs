@@ -111,4 +111,19 @@ pub trait DedupeStore: Send + Sync + 'static {
     async fn is_done(&self, key: &str) -> PortResult<bool>;
     /// Records `key` as done; the record may be forgotten after `ttl`.
     async fn mark_done(&self, key: &str, ttl: Duration) -> PortResult<()>;
+    /// [`DedupeStore::is_done`] for work whose queue message is received for the first
+    /// time. A store that remembers what this process did may answer from memory alone
+    /// here (`delivery::dedupe`, docs/delivery.md "Dedupe on the hot path"); the
+    /// default asks the store.
+    async fn is_done_on_first_receipt(&self, key: &str) -> PortResult<bool> {
+        self.is_done(key).await
+    }
+    /// Records several keys at once (DynamoDB: BatchWriteItem). Fails as a whole if any
+    /// of them could not be recorded; recording one again is harmless.
+    async fn mark_done_many(&self, keys: &[String], ttl: Duration) -> PortResult<()> {
+        for key in keys {
+            self.mark_done(key, ttl).await?;
+        }
+        Ok(())
+    }
 }

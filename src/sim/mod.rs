@@ -62,6 +62,8 @@ pub use sinks::{
 pub use state::{CallRecord, InboxEntry, Item, ItemAttachment, Simulator};
 pub use tls::{SimConn, SimListener, SimTls, TlsSetupError};
 pub use transcribe::{Counters, StreamRecord, TranscribeSetting, STREAM_EXCEPTIONS};
+/// The EUM event of a customer message, as the simulator publishes it (load tests).
+pub(crate) use webhook::customer_message_event as webhook_event;
 pub use whatsapp::UNKNOWN_CUSTOMER;
 pub use wire::{AwsError, ControlError};
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 
 use super::call::observe;
@@ -17,6 +19,8 @@ use crate::ports::{
 
 const SERVICE: &str = "dynamodb";
 pub const CUSTOMER_INDEX: &str = "customerId-index";
+/// BatchWriteItem's limit of put requests per call.
+const MAX_BATCH_WRITE: usize = 25;
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
@@ -374,6 +378,67 @@ impl DedupeStore for DynamoDedupeStore {
         )
         .await
         .map(|_| ())
+    }
+
+    /// BatchWriteItem of up to 25 puts per call; what DynamoDB leaves unprocessed (its
+    /// throttling) is tried again a few times, then the call fails.
+    async fn mark_done_many(&self, keys: &[String], ttl: Duration) -> PortResult<()> {
+        let expires = AttributeValue::N((now_secs() + ttl.as_secs() as i64).to_string());
+        let mut unique: Vec<&String> = keys.iter().collect();
+        // DynamoDB refuses a batch naming one key twice.
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(MAX_BATCH_WRITE) {
+            let mut requests = chunk
+                .iter()
+                .map(|key| {
+                    PutRequest::builder()
+                        .item("id", s(key))
+                        .item("expires", expires.clone())
+                        .build()
+                        .map(|put| WriteRequest::builder().put_request(put).build())
+                        .map_err(|e| {
+                            PortError::new(
+                                ErrorKind::Invalid,
+                                SERVICE,
+                                "BatchWriteItem",
+                                e.to_string(),
+                            )
+                        })
+                })
+                .collect::<PortResult<Vec<_>>>()?;
+            for attempt in 0.. {
+                metrics::histogram!(crate::metrics::BATCH_SIZE, "operation" => "BatchWriteItem")
+                    .record(requests.len() as f64);
+                let out = observe(
+                    SERVICE,
+                    "BatchWriteItem",
+                    self.client
+                        .batch_write_item()
+                        .request_items(&self.table, requests)
+                        .send(),
+                )
+                .await?;
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|items| items.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt >= 4 {
+                    return Err(PortError::new(
+                        ErrorKind::Throttled,
+                        SERVICE,
+                        "BatchWriteItem",
+                        format!("{} item(s) left unprocessed", requests.len()),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -368,6 +368,25 @@ impl DedupeStore for EmbeddedStore {
         })
         .await
     }
+
+    /// One write transaction for the whole batch (one commit instead of one per key).
+    async fn mark_done_many(&self, keys: &[String], ttl: Duration) -> PortResult<()> {
+        let keys = keys.to_vec();
+        let expires = now_secs() + ttl.as_secs() as i64;
+        self.blocking("MarkDone", move |db| {
+            let tx = db.begin_write().map_err(|e| e.to_string())?;
+            {
+                let mut table = tx.open_table(DONE).map_err(|e| e.to_string())?;
+                for key in &keys {
+                    table
+                        .insert(key.as_str(), expires)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            tx.commit().map_err(|e| e.to_string())
+        })
+        .await
+    }
 }
 
 #[async_trait]
