@@ -24,7 +24,7 @@
 //! ignores the variable.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::collections::HashMap;

@@ -225,7 +225,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let late = Duration::from_micros((seed >> 33) % 30_000);
-            let stall = if (seed >> 20) % 50 == 0 {
+            let stall = if (seed >> 20).is_multiple_of(50) {
                 Duration::from_millis(300)
             } else {
                 Duration::ZERO
