@@ -44,6 +44,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let settings = args.settings.merged_with_file(args.config.as_deref())?;
     let (resources, target, behaviour) = settings.resolve()?;
     let metrics = install_metrics()?;
+    crate::config::label_business_numbers(&target.business_numbers);
     let sdk = app::load_aws_config().await;
     if sdk.region().is_none() {
         return Err(AppError::Other(
@@ -140,11 +141,7 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
         .timeout_config(app::api_timeouts())
         .load()
         .await;
-    let target = ConnectTarget {
-        instance_id: LOCAL_INSTANCE_ID.into(),
-        contact_flow_id: LOCAL_FLOW_ID.into(),
-        streaming_topic_arn: LOCAL_STREAMING_TOPIC.into(),
-    };
+    let target = ConnectTarget::single(LOCAL_INSTANCE_ID, LOCAL_FLOW_ID, LOCAL_STREAMING_TOPIC);
     let store = Arc::new(store);
     let adapters = Adapters {
         inbound_queue: inbound,

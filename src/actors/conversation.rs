@@ -18,20 +18,23 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use metrics::{counter, gauge, histogram};
 
+mod interactive;
 mod media;
+pub mod receipts;
+mod typing;
 
 use super::connect_upload::{ConnectUpload, Deliver};
 use super::supervisor::{ConversationIdle, Supervisor};
 use super::whatsapp_send::{Acknowledge, SendWhatsApp, WhatsAppSend};
 use super::{Outcome, Reply, Work};
-use crate::config::Behaviour;
+use crate::config::{number_label, Behaviour};
 use crate::delivery::gate::{Direction, Gate};
 use crate::delivery::retrying::{retrying, RetryContext};
 use crate::delivery::Arrival;
 use crate::domain::{
     dedupe_key_chat_item, dedupe_key_inbound, reactions, split_text, text_message, ChatItem,
-    Customer, CustomerMessage, ItemType, Media, MediaKind, MessageContent, Piece,
-    CONNECT_MESSAGE_MAX_CHARS,
+    ContentType, Customer, CustomerMessage, ItemType, Media, MediaKind, MessageContent,
+    ParticipantRole, Piece, CONNECT_MESSAGE_MAX_CHARS,
 };
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
@@ -98,6 +101,7 @@ pub struct Conversation {
     session: Option<Session>,
     gate: Arc<Gate>,
     last_work: Instant,
+    typing: typing::Typing,
 }
 
 impl Conversation {
@@ -108,6 +112,7 @@ impl Conversation {
             session: None,
             gate,
             last_work: Instant::now(),
+            typing: typing::Typing::default(),
         }
     }
 }
@@ -286,10 +291,13 @@ async fn deliver_inbound(
         MessageContent::Media(media) => media_notice(media),
         _ => msg.agent_text().unwrap_or_default(),
     };
-    let pieces: Vec<Piece> = split_text(&text, CONNECT_MESSAGE_MAX_CHARS)
-        .into_iter()
-        .map(Piece::Text)
-        .collect();
+    let pieces: Vec<Piece> = match interactive::choice_piece(&deps, &arrival, &msg).await {
+        Some(choice) => vec![choice],
+        None => split_text(&text, CONNECT_MESSAGE_MAX_CHARS)
+            .into_iter()
+            .map(Piece::Text)
+            .collect(),
+    };
     if pieces.is_empty() {
         return (Outcome::Ignored("empty"), session);
     }
@@ -350,19 +358,26 @@ async fn deliver_outbound(
             let Some(text) = item.content.as_deref().filter(|t| !t.trim().is_empty()) else {
                 return Outcome::Ignored("empty");
             };
-            let body = text_message(&session.customer_id, text, None);
+            let body = interactive::agent_body(&item, &session.customer_id, text);
             let ctx = deps.retry_context(&arrival);
-            match send_to_customer(&deps, &ctx, &item.id, &session.system_number, &body).await {
-                Ok(_) => Outcome::Done,
+            let sent =
+                receipts::send_agent_message(&deps, &ctx, &session, &item.id, 0, body.body.clone())
+                    .await;
+            match sent {
+                Ok(_) => {
+                    interactive::sent(&deps, &session, body).await;
+                    Outcome::Done
+                }
                 Err(outcome) => outcome,
             }
         }
         ItemType::Attachment => {
             let mut outcome = Outcome::Ignored("no approved attachment");
-            for attachment in item.approved_attachments() {
-                outcome =
-                    deliver_outbound_attachment(&deps, &arrival, &session, &item.id, attachment)
-                        .await;
+            for (part, attachment) in item.approved_attachments().enumerate() {
+                outcome = deliver_outbound_attachment(
+                    &deps, &arrival, &session, &item.id, part, attachment,
+                )
+                .await;
                 if outcome != Outcome::Done {
                     break;
                 }
@@ -458,6 +473,7 @@ impl Handler<Work> for Conversation {
             let kind = match direction {
                 Direction::Inbound => m::INBOUND_MESSAGES,
                 Direction::Outbound => m::OUTBOUND_ITEMS,
+                Direction::Status => m::STATUSES_HANDLED,
             };
             tracing::debug!(%id, reason = refusal.reason, "holding back work behind handed-back work");
             self.reply(
@@ -475,7 +491,11 @@ impl Handler<Work> for Conversation {
                 arrival,
                 reply,
             } => {
-                let fut = deliver_inbound(deps, self.session.clone(), *message, arrival);
+                self.typing.saw(&message.system_number, &message.wamid);
+                count_number(&message.system_number, direction);
+                // The cached chat is the customer's chat with one business number.
+                let session = self.session_with(&message.system_number);
+                let fut = deliver_inbound(deps, session, *message, arrival);
                 AtomicResponse::new(Box::pin(fut.into_actor(self).map(
                     move |(outcome, session), act, _| {
                         act.settle(&id, direction, &outcome);
@@ -490,6 +510,14 @@ impl Handler<Work> for Conversation {
                 arrival,
                 reply,
             } => {
+                if is_agent_typing(&item) {
+                    if deps.behaviour.typing_indicator {
+                        typing::agent_typing(&deps, &mut self.typing, &session);
+                    }
+                    self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
+                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+                }
+                count_number(&session.system_number, direction);
                 let fut = deliver_outbound(deps, *item, *session, arrival);
                 AtomicResponse::new(Box::pin(fut.into_actor(self).map(
                     move |outcome, act, _| {
@@ -511,6 +539,43 @@ impl Handler<Work> for Conversation {
                 self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
                 AtomicResponse::new(Box::pin(actix::fut::ready(())))
             }
+            Work::Status {
+                status,
+                arrival,
+                reply,
+            } => {
+                // Never handed back to the gate: a receipt that must wait goes back to the
+                // queue on its own, holding nothing (its order is its own).
+                let fut = receipts::handle_status(deps, self.session.clone(), *status, arrival);
+                AtomicResponse::new(Box::pin(fut.into_actor(self).map(
+                    move |outcome, act, _| {
+                        act.reply(reply, outcome, started, m::STATUSES_HANDLED);
+                    },
+                )))
+            }
         }
+    }
+}
+
+/// An agent's typing event (the only event routed to a conversation besides chat end).
+fn is_agent_typing(item: &ChatItem) -> bool {
+    item.item_type == ItemType::Event
+        && item.content_kind() == ContentType::Typing
+        && item.participant_role == ParticipantRole::Agent
+}
+
+/// Traffic per business number (configured ones by id, others as `default`).
+fn count_number(system_number: &str, direction: Direction) {
+    counter!(m::BUSINESS_NUMBER_MESSAGES, "number" => number_label(Some(system_number)),
+        "direction" => direction.as_str())
+    .increment(1);
+}
+
+impl Conversation {
+    /// The cached session if it is the customer's chat with `system_number`.
+    fn session_with(&self, system_number: &str) -> Option<Session> {
+        self.session
+            .clone()
+            .filter(|s| s.system_number == system_number)
     }
 }

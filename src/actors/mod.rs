@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::delivery::gate::Direction;
 use crate::delivery::Arrival;
-use crate::domain::{ChatItem, CustomerMessage};
+use crate::domain::{ChatItem, CustomerMessage, DeliveryStatus};
 use crate::ports::Session;
 
 /// How one piece of work ended, reported to the intake that owns its queue message.
@@ -92,6 +92,15 @@ pub enum Work {
         id: String,
         reply: Reply,
     },
+    /// WhatsApp's status of a message we sent the customer (sent, delivered, read,
+    /// failed): a receipt or a notice for the agent. Its own order
+    /// ([`Direction::Status`]): never held back by, nor holding back, the customer's
+    /// messages.
+    Status {
+        status: Box<DeliveryStatus>,
+        arrival: Arrival,
+        reply: Reply,
+    },
 }
 
 impl Work {
@@ -101,12 +110,14 @@ impl Work {
             Work::Inbound { message, .. } => &message.wamid,
             Work::Outbound { item, .. } => &item.id,
             Work::SessionEnded { id, .. } => id,
+            Work::Status { status, .. } => &status.message_id,
         }
     }
 
     pub fn direction(&self) -> Direction {
         match self {
             Work::Inbound { .. } => Direction::Inbound,
+            Work::Status { .. } => Direction::Status,
             Work::Outbound { .. } | Work::SessionEnded { .. } => Direction::Outbound,
         }
     }
@@ -116,7 +127,8 @@ impl Work {
         match self {
             Work::Inbound { reply, .. }
             | Work::Outbound { reply, .. }
-            | Work::SessionEnded { reply, .. } => reply,
+            | Work::SessionEnded { reply, .. }
+            | Work::Status { reply, .. } => reply,
         }
     }
 
