@@ -109,7 +109,10 @@ pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     );
     let media_dir = local_media_store(&args.data_dir, &sim_url);
     let simulator = Simulator::with_local_media(
-        SimIdentity::default(),
+        SimIdentity {
+            business_numbers: args.business_numbers.into(),
+            ..SimIdentity::default()
+        },
         Arc::new(sim::sinks::MemoryInboundSink::new(inbound.clone())),
         Arc::new(sim::sinks::MemoryChatStreamSink::new(
             connect_events.clone(),
