@@ -131,9 +131,11 @@ pub(crate) fn start_chat_contact(
         minutes,
         state.console.events.clone(),
     );
+    chat.contact_flow_id = input.contact_flow_id;
     if let Some(types) = input.supported_messaging_content_types {
         chat.supported_content_types = types;
     }
+    chat.announce();
     if let Some(message) = &input.initial_message {
         let display_name = chat.customer_display_name.clone();
         chat.record(

@@ -322,6 +322,8 @@ pub(crate) struct Chat {
     pub contact_id: String,
     pub initial_contact_id: String,
     pub instance_id: String,
+    /// The contact flow StartChatContact named.
+    pub contact_flow_id: String,
     pub attributes: BTreeMap<String, String>,
     pub customer_participant_id: String,
     pub customer_display_name: String,
@@ -347,6 +349,8 @@ pub(crate) struct Chat {
 }
 
 impl Chat {
+    /// A new chat; the caller fills in what else StartChatContact said, then announces
+    /// it ([`Chat::announce`]) before recording its first item.
     pub fn new(
         instance_id: String,
         attributes: BTreeMap<String, String>,
@@ -355,10 +359,11 @@ impl Chat {
         events: EventBus,
     ) -> Self {
         let contact_id = uuid::Uuid::new_v4().to_string();
-        let chat = Self {
+        Self {
             initial_contact_id: contact_id.clone(),
             contact_id,
             instance_id,
+            contact_flow_id: String::new(),
             attributes,
             customer_participant_id: uuid::Uuid::new_v4().to_string(),
             customer_display_name,
@@ -375,9 +380,7 @@ impl Chat {
             sent: HashMap::new(),
             stream_tx: None,
             events,
-        };
-        chat.announce();
-        chat
+        }
     }
 
     /// Whether participant calls may still use the chat's tokens.
@@ -461,6 +464,8 @@ impl Chat {
             "initial_contact_id": self.initial_contact_id,
             "state": if self.is_open() { "active" } else { "ended" },
             "expired": self.expired,
+            "instance_id": self.instance_id,
+            "contact_flow_id": self.contact_flow_id,
             "customer_id": self.attributes.get("customerId"),
             "customer_display_name": self.customer_display_name,
             "attributes": self.attributes,
