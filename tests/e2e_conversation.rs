@@ -437,7 +437,7 @@ async fn two_business_numbers_start_chats_in_their_own_flows_and_replies_leave_f
             chat["contact_flow_id"],
             flow,
             "{}",
-            describe_chats(&[chat.clone()])
+            describe_chats(std::slice::from_ref(chat))
         );
         assert_eq!(chat["attributes"]["systemNumber"], number.as_str());
         assert_eq!(chat["instance_id"], CONNECT_INSTANCE_ID);
