@@ -511,7 +511,9 @@ impl Handler<Work> for Conversation {
                 reply,
             } => {
                 if is_agent_typing(&item) {
-                    if deps.behaviour.typing_indicator {
+                    // An ended chat's session is still found for its last messages; its
+                    // agent no longer types to this customer.
+                    if deps.behaviour.typing_indicator && !session.ended {
                         typing::agent_typing(&deps, &mut self.typing, &session);
                     }
                     self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
