@@ -131,13 +131,70 @@ async fn receipts_show_delivered_then_read_and_typing_reaches_the_customer() {
         ],
         "delivered then read, once each, for the agent's item"
     );
+
+    // A status without callback data (another webhook client, an older message) is
+    // matched through the recorded link from WhatsApp message to chat item.
+    let item2 = w.sim.agent_says(&chat, "Te paso el enlace").await;
+    let inbox = w.wait_for_inbox_text(ANA, "Te paso el enlace").await;
+    let wamid2 = inbox_id_of_text(&inbox, "Te paso el enlace").unwrap();
+    wait_chat(&w, &chat, "message.delivered for the second reply", |c| {
+        receipts(c).contains(&(DELIVERED.to_string(), item2.clone()))
+    })
+    .await;
+    w.res
+        .enqueue_inbound(&status_without_callback_data(&wamid2, "read"))
+        .await;
+    wait_chat(&w, &chat, "message.read for the second reply", |c| {
+        receipts(c).contains(&(READ.to_string(), item2.clone()))
+    })
+    .await;
+
+    // Both replies are recorded as having reached WhatsApp (what a retry checks before
+    // sending again after a lost answer); an item never sent is not.
+    let dedupe = waconnect::adapters::aws::DynamoDedupeStore::new(
+        aws_sdk_dynamodb::Client::new(&aws_config().await),
+        w.res.dedupe_table.clone(),
+    );
+    use waconnect::actors::conversation::receipts::reached_whatsapp;
+    for (id, wamid) in [(&item, &wamid), (&item2, &wamid2)] {
+        assert_eq!(
+            reached_whatsapp(&dedupe, id, 0).await.unwrap().as_deref(),
+            Some(wamid.as_str())
+        );
+    }
+    assert_eq!(
+        reached_whatsapp(&dedupe, "never-sent", 0).await.unwrap(),
+        None
+    );
+
     w.expect_inbound_settled().await;
     let metrics = w.router.metrics().await;
     assert!(
-        metrics.contains(r#"waconnect_receipts_total{status="read",outcome="shown"} 1"#),
+        metrics.contains(r#"waconnect_receipts_total{status="read",outcome="shown"} 2"#),
         "{}",
         metrics_lines(&metrics, "waconnect_receipts_total")
     );
+}
+
+/// An SNS envelope of an EUM event with one status of `wamid`, without
+/// `biz_opaque_callback_data`, built from `eum-status-failed.sns.json`.
+fn status_without_callback_data(wamid: &str, status: &str) -> String {
+    let mut envelope = fixture_json("eum-status-failed.sns.json");
+    let mut event: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    let mut entry: Value =
+        serde_json::from_str(event["whatsAppWebhookEntry"].as_str().unwrap()).unwrap();
+    let s = &mut entry["changes"][0]["value"]["statuses"][0];
+    s["id"] = json!(wamid);
+    s["status"] = json!(status);
+    s["recipient_id"] = json!(ANA);
+    s["timestamp"] = json!(unix_now().to_string());
+    if let Some(o) = s.as_object_mut() {
+        o.remove("errors");
+    }
+    event["whatsAppWebhookEntry"] = json!(entry.to_string());
+    envelope["Message"] = json!(event.to_string());
+    envelope["MessageId"] = json!(uuid::Uuid::new_v4().to_string());
+    envelope.to_string()
 }
 
 fn metrics_lines(text: &str, name: &str) -> String {
