@@ -102,6 +102,8 @@ pub struct Conversation {
     gate: Arc<Gate>,
     last_work: Instant,
     typing: typing::Typing,
+    /// Started on the first status (receipts beside the customer's messages).
+    statuses: Option<receipts::StatusLane>,
 }
 
 impl Conversation {
@@ -113,6 +115,7 @@ impl Conversation {
             gate,
             last_work: Instant::now(),
             typing: typing::Typing::default(),
+            statuses: None,
         }
     }
 }
@@ -546,14 +549,25 @@ impl Handler<Work> for Conversation {
                 arrival,
                 reply,
             } => {
-                // Never handed back to the gate: a receipt that must wait goes back to the
-                // queue on its own, holding nothing (its order is its own).
-                let fut = receipts::handle_status(deps, self.session.clone(), *status, arrival);
-                AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-                    move |outcome, act, _| {
-                        act.reply(reply, outcome, started, m::STATUSES_HANDLED);
-                    },
-                )))
+                // Handled in the customer's status lane, beside their messages; never
+                // handed back to the gate (a receipt that must wait goes back to the queue
+                // on its own, holding nothing).
+                let job = receipts::StatusJob {
+                    status: *status,
+                    arrival,
+                    session: self.session.clone(),
+                    reply,
+                    started,
+                };
+                let lane = self
+                    .statuses
+                    .get_or_insert_with(|| receipts::StatusLane::start(deps));
+                if let Err(job) = lane.push(job) {
+                    self.statuses = None;
+                    let outcome = Outcome::retry("status lane gone", Duration::from_secs(1));
+                    self.reply(job.reply, outcome, started, m::STATUSES_HANDLED);
+                }
+                AtomicResponse::new(Box::pin(actix::fut::ready(())))
             }
         }
     }

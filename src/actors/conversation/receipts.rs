@@ -8,20 +8,23 @@
 //! the item reached WhatsApp is recorded too (`wa-sent#<item>`, from the send's answer and
 //! from `sent`/`delivered` statuses): [`reached_whatsapp`].
 //!
-//! Receipts are best effort and never fail the customer's work: a receipt for a chat
-//! that ended is dropped (debug log), one Connect refuses for good is dropped (warning),
-//! and statuses have their own order in the conversation ([`Direction::Status`]).
+//! Receipts are best effort and never fail or hold the customer's work: a receipt for a
+//! chat that ended is dropped (debug log), one Connect refuses for good is dropped
+//! (warning), and statuses have their own order in the conversation
+//! ([`Direction::Status`]) and their own lane ([`StatusLane`]): handled one at a time
+//! per customer, beside the customer's messages rather than between them.
 //!
 //! [`Direction::Status`]: crate::delivery::gate::Direction::Status
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::counter;
 use serde_json::json;
+use tokio::sync::mpsc;
 
-use super::{send_to_customer, ConversationDeps};
+use super::{send_to_customer, ConversationDeps, METRICS};
 use crate::actors::connect_upload::{ChatCall, ChatCallKind, ChatCallOutcome};
-use crate::actors::Outcome;
+use crate::actors::{Outcome, Reply};
 use crate::config::number_label;
 use crate::delivery::retrying::{retrying, RetryContext};
 use crate::delivery::Arrival;
@@ -37,6 +40,47 @@ use crate::supervision::unavailable;
 /// How long "this agent item reached WhatsApp" is remembered: longer than any redelivery
 /// of the item can come (the retry policy gives up within hours).
 pub const SENT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// `wa-sent` records this process wrote after EUM accepted the message, most recent
+/// last: a `sent` / `delivered` status of one of them need not write it again (the
+/// status write is for answers that were lost). Only saves writes: a record forgotten
+/// here is written again, the same.
+struct Recorded {
+    order: std::collections::VecDeque<String>,
+    keys: std::collections::HashSet<String>,
+}
+
+const RECORDED_KEPT: usize = 10_000;
+
+fn recorded() -> &'static std::sync::Mutex<Recorded> {
+    static RECORDED: std::sync::OnceLock<std::sync::Mutex<Recorded>> = std::sync::OnceLock::new();
+    RECORDED.get_or_init(|| {
+        std::sync::Mutex::new(Recorded {
+            order: std::collections::VecDeque::new(),
+            keys: std::collections::HashSet::new(),
+        })
+    })
+}
+
+fn note_recorded(key: &str) {
+    let mut r = recorded().lock().unwrap_or_else(|e| e.into_inner());
+    if r.keys.insert(key.to_string()) {
+        r.order.push_back(key.to_string());
+        if r.order.len() > RECORDED_KEPT {
+            if let Some(old) = r.order.pop_front() {
+                r.keys.remove(&old);
+            }
+        }
+    }
+}
+
+fn was_recorded(key: &str) -> bool {
+    recorded()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys
+        .contains(key)
+}
 
 /// Whether an earlier attempt of part `part` (0: the first or only WhatsApp message) of
 /// agent chat item `item_id` reached WhatsApp: EUM accepted it, or WhatsApp reported it
@@ -115,6 +159,9 @@ async fn remember(
         }
     };
     let (sent, link) = futures::join!(sent, link);
+    if sent.is_ok() {
+        note_recorded(&key);
+    }
     for e in [sent.err(), link.err()].into_iter().flatten() {
         tracing::warn!(%wamid, item_id = %reference.item_id, error = %e,
             "could not record where an agent message went (its receipts may be missing)");
@@ -203,6 +250,44 @@ async fn find_reference(
     Ok(linked.as_deref().and_then(AgentMessageRef::parse))
 }
 
+/// One status waiting in a customer's [`StatusLane`].
+pub(super) struct StatusJob {
+    pub status: DeliveryStatus,
+    pub arrival: Arrival,
+    /// The conversation's cached session when the status was taken.
+    pub session: Option<Session>,
+    pub reply: Reply,
+    pub started: Instant,
+}
+
+/// A customer's statuses, handled in order by a task of their own, so a slow receipt
+/// (a Connect call under the retry policy) never holds the customer's messages. The task
+/// ends once the conversation (the sender) is gone and the lane is empty.
+pub(super) struct StatusLane {
+    jobs: mpsc::UnboundedSender<StatusJob>,
+}
+
+impl StatusLane {
+    pub fn start(deps: ConversationDeps) -> Self {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<StatusJob>();
+        actix::spawn(async move {
+            while let Some(job) = queue.recv().await {
+                let outcome =
+                    handle_status(deps.clone(), job.session, job.status, job.arrival).await;
+                counter!(m::STATUSES_HANDLED, "outcome" => outcome.label()).increment(1);
+                METRICS.handled(outcome.label(), job.started.elapsed());
+                let _ = job.reply.send(outcome);
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Queues `job`; hands it back if the lane's task is gone.
+    pub fn push(&self, job: StatusJob) -> Result<(), StatusJob> {
+        self.jobs.send(job).map_err(|e| e.0)
+    }
+}
+
 /// A status of one of our messages: a receipt for the agent, a notice, or nothing.
 pub(super) async fn handle_status(
     deps: ConversationDeps,
@@ -233,14 +318,17 @@ pub(super) async fn handle_status(
         }
         Err(outcome) => return outcome,
     };
-    if matches!(kind, ReceiptKind::Sent | ReceiptKind::Delivered) {
-        let key = sent_key(&reference.item_id, reference.part);
-        if let Err(e) = deps
+    let key = sent_key(&reference.item_id, reference.part);
+    if matches!(kind, ReceiptKind::Sent | ReceiptKind::Delivered) && !was_recorded(&key) {
+        match deps
             .dedupe
             .put_value(&key, &status.message_id, SENT_RECORD_TTL)
             .await
         {
-            tracing::warn!(%reference, error = %e, "could not record that an agent message reached WhatsApp");
+            Ok(()) => note_recorded(&key),
+            Err(e) => {
+                tracing::warn!(%reference, error = %e, "could not record that an agent message reached WhatsApp")
+            }
         }
     }
     let outcome = match kind {
