@@ -552,13 +552,13 @@ impl Handler<Work> for Conversation {
                 // Handled in the customer's status lane, beside their messages; never
                 // handed back to the gate (a receipt that must wait goes back to the queue
                 // on its own, holding nothing).
-                let job = receipts::StatusJob {
+                let job = Box::new(receipts::StatusJob {
                     status: *status,
                     arrival,
                     session: self.session.clone(),
                     reply,
                     started,
-                };
+                });
                 let lane = self
                     .statuses
                     .get_or_insert_with(|| receipts::StatusLane::start(deps));

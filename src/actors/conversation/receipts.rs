@@ -264,14 +264,15 @@ pub(super) struct StatusJob {
 /// (a Connect call under the retry policy) never holds the customer's messages. The task
 /// ends once the conversation (the sender) is gone and the lane is empty.
 pub(super) struct StatusLane {
-    jobs: mpsc::UnboundedSender<StatusJob>,
+    jobs: mpsc::UnboundedSender<Box<StatusJob>>,
 }
 
 impl StatusLane {
     pub fn start(deps: ConversationDeps) -> Self {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<StatusJob>();
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Box<StatusJob>>();
         actix::spawn(async move {
             while let Some(job) = queue.recv().await {
+                let job = *job;
                 let outcome =
                     handle_status(deps.clone(), job.session, job.status, job.arrival).await;
                 counter!(m::STATUSES_HANDLED, "outcome" => outcome.label()).increment(1);
@@ -283,7 +284,7 @@ impl StatusLane {
     }
 
     /// Queues `job`; hands it back if the lane's task is gone.
-    pub fn push(&self, job: StatusJob) -> Result<(), StatusJob> {
+    pub fn push(&self, job: Box<StatusJob>) -> Result<(), Box<StatusJob>> {
         self.jobs.send(job).map_err(|e| e.0)
     }
 }
