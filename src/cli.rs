@@ -65,6 +65,10 @@ pub struct LocalArgs {
     /// Directory for the embedded session store.
     #[arg(long, env = "WACONNECT_DATA_DIR", default_value = ".waconnect")]
     pub data_dir: PathBuf,
+    /// How many WhatsApp business numbers the simulated business owns; chats of every
+    /// number start in the local contact flow, replies leave from the number written to.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=crate::sim::MAX_BUSINESS_NUMBERS as i64))]
+    pub business_numbers: u16,
     #[command(flatten)]
     pub behaviour: BehaviourSettings,
 }

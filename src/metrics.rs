@@ -48,6 +48,31 @@ pub const WHATSAPP_PENDING: &str = "waconnect_whatsapp_pending_sends";
 pub const WHATSAPP_ACKS: &str = "waconnect_whatsapp_acks_total";
 pub const DEDUPE_CHECKS: &str = "waconnect_dedupe_checks_total";
 pub const BATCH_SIZE: &str = "waconnect_batch_size";
+pub const RECEIPTS: &str = "waconnect_receipts_total";
+pub const STATUSES_HANDLED: &str = "waconnect_statuses_handled_total";
+pub const SEND_FAILURES: &str = "waconnect_whatsapp_send_failures_total";
+pub const TYPING_INDICATORS: &str = "waconnect_typing_indicators_total";
+pub const BOT_MENUS: &str = "waconnect_bot_menus_total";
+pub const BOT_MENU_CHOICES: &str = "waconnect_bot_menu_choices_total";
+pub const BUSINESS_NUMBER_MESSAGES: &str = "waconnect_business_number_messages_total";
+
+/// What became of a status of an agent message, as the `outcome` label of
+/// `waconnect_receipts_total` has it.
+pub const RECEIPT_OUTCOMES: [&str; 6] = [
+    "shown",
+    "recorded",
+    "told",
+    "chat_ended",
+    "unmatched",
+    "dropped",
+];
+/// How a bot menu was shown (`shape` of `waconnect_bot_menus_total`).
+pub const BOT_MENU_SHAPES: [&str; 4] = ["buttons", "list", "text_menu", "text"];
+/// How a customer chose (`via` of `waconnect_bot_menu_choices_total`): a tap on a
+/// button or list row, or the number of a text menu's option.
+pub const BOT_MENU_VIA: [&str; 2] = ["reply", "number"];
+/// What became of an agent's typing (`outcome` of `waconnect_typing_indicators_total`).
+pub const TYPING_OUTCOMES: [&str; 4] = ["sent", "rate_limited", "no_message", "failed"];
 
 /// Services whose health `waconnect_dependency_up` reports.
 pub const SERVICES: [&str; 7] = [
@@ -207,6 +232,36 @@ fn register_series() {
     for operation in ["DeleteMessageBatch", "BatchWriteItem"] {
         let _ = histogram!(BATCH_SIZE, "operation" => operation);
     }
+    register_conversation_series();
+}
+
+/// Receipts, failed sends, typing, bot menus and business numbers (issue 11). The
+/// `number` label is a configured business number or `default`: bounded.
+fn register_conversation_series() {
+    for status in ["sent", "delivered", "read", "failed", "other"] {
+        for outcome in RECEIPT_OUTCOMES {
+            counter!(RECEIPTS, "status" => status, "outcome" => outcome).increment(0);
+        }
+    }
+    for outcome in ["done", "duplicate", "ignored", "retry", "rejected"] {
+        counter!(STATUSES_HANDLED, "outcome" => outcome).increment(0);
+    }
+    for class in crate::domain::send_failure::CODE_CLASSES {
+        counter!(SEND_FAILURES, "code_class" => class, "number" => "default").increment(0);
+    }
+    for outcome in TYPING_OUTCOMES {
+        counter!(TYPING_INDICATORS, "outcome" => outcome).increment(0);
+    }
+    for shape in BOT_MENU_SHAPES {
+        counter!(BOT_MENUS, "shape" => shape).increment(0);
+    }
+    for via in BOT_MENU_VIA {
+        counter!(BOT_MENU_CHOICES, "via" => via).increment(0);
+    }
+    for direction in ["inbound", "outbound"] {
+        counter!(BUSINESS_NUMBER_MESSAGES, "number" => "default", "direction" => direction)
+            .increment(0);
+    }
 }
 
 fn describe() {
@@ -320,6 +375,34 @@ fn describe() {
     describe_histogram!(
         BATCH_SIZE,
         "Entries per batched call (DeleteMessageBatch, BatchWriteItem of dedupe records)."
+    );
+    describe_counter!(
+        RECEIPTS,
+        "Statuses of agent messages, by status and what became of them (shown to the agent, recorded, told, ...)."
+    );
+    describe_counter!(
+        STATUSES_HANDLED,
+        "WhatsApp statuses handled by the customer's conversation, by outcome (as inbound messages are)."
+    );
+    describe_counter!(
+        SEND_FAILURES,
+        "Agent messages WhatsApp refused (failed status or refused send), by code class and business number."
+    );
+    describe_counter!(
+        TYPING_INDICATORS,
+        "Agent typing events, by outcome (shown to the customer, rate-limited, ...)."
+    );
+    describe_counter!(
+        BOT_MENUS,
+        "Bots' interactive messages sent to customers, by how they were shown."
+    );
+    describe_counter!(
+        BOT_MENU_CHOICES,
+        "Customers' choices in bot menus sent back as interactive responses, by how they chose."
+    );
+    describe_counter!(
+        BUSINESS_NUMBER_MESSAGES,
+        "Customer messages and agent items per business number (configured ones; others are default)."
     );
     describe_counter!(
         FFMPEG_CHILD_RESTARTS,

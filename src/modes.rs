@@ -44,6 +44,7 @@ pub async fn run(args: RunArgs) -> Result<(), AppError> {
     let settings = args.settings.merged_with_file(args.config.as_deref())?;
     let (resources, target, behaviour) = settings.resolve()?;
     let metrics = install_metrics()?;
+    crate::config::label_business_numbers(&target.business_numbers);
     let sdk = app::load_aws_config().await;
     if sdk.region().is_none() {
         return Err(AppError::Other(
@@ -69,7 +70,13 @@ pub async fn sim(args: SimArgs) -> Result<(), AppError> {
 
 pub async fn local(args: LocalArgs) -> Result<(), AppError> {
     let metrics = install_metrics()?;
-    let graph = local_graph(args.listen, &args.data_dir, &args.behaviour).await?;
+    let graph = local_graph(
+        args.listen,
+        &args.data_dir,
+        &args.behaviour,
+        args.business_numbers,
+    )
+    .await?;
     // The console's figures: the router's /metrics.
     graph
         .simulator
@@ -106,6 +113,7 @@ pub async fn local_graph(
     listen: std::net::SocketAddr,
     data_dir: &Path,
     settings: &crate::config::BehaviourSettings,
+    business_numbers: u16,
 ) -> Result<LocalGraph, AppError> {
     let mut behaviour = Behaviour::from_settings(settings)?;
     // Local media lives under the data dir ("bucket" = a folder) and every URL is the
@@ -146,7 +154,10 @@ pub async fn local_graph(
     );
     let media_dir = local_media_store(data_dir, &sim_url);
     let simulator = Simulator::with_local_media(
-        SimIdentity::default(),
+        SimIdentity {
+            business_numbers: business_numbers.into(),
+            ..SimIdentity::default()
+        },
         Arc::new(sim::sinks::MemoryInboundSink::new(inbound.clone())),
         Arc::new(sim::sinks::MemoryChatStreamSink::new(
             connect_events.clone(),
@@ -176,11 +187,7 @@ pub async fn local_graph(
         .timeout_config(app::api_timeouts())
         .load()
         .await;
-    let target = ConnectTarget {
-        instance_id: LOCAL_INSTANCE_ID.into(),
-        contact_flow_id: LOCAL_FLOW_ID.into(),
-        streaming_topic_arn: LOCAL_STREAMING_TOPIC.into(),
-    };
+    let target = ConnectTarget::single(LOCAL_INSTANCE_ID, LOCAL_FLOW_ID, LOCAL_STREAMING_TOPIC);
     let store = Arc::new(store);
     let adapters = Adapters {
         inbound_queue: inbound.clone(),

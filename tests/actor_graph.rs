@@ -60,6 +60,7 @@ impl ConnectChat for FakeConnect {
     async fn start_chat_contact(&self, r: &NewChatRequest) -> PortResult<StartedChat> {
         if let Some(id) = self.seen_client_tokens.lock().unwrap().get(&r.client_token) {
             return Ok(StartedChat {
+                instance_id: "instance".into(),
                 contact_id: id.clone(),
                 participant_id: "p".into(),
                 participant_token: id.clone(),
@@ -74,12 +75,13 @@ impl ConnectChat for FakeConnect {
             .unwrap()
             .insert(r.client_token.clone(), id.clone());
         Ok(StartedChat {
+            instance_id: "instance".into(),
             contact_id: id.clone(),
             participant_id: "p".into(),
             participant_token: id,
         })
     }
-    async fn start_contact_streaming(&self, _: &str, _: &str, _: &str) -> PortResult<()> {
+    async fn start_contact_streaming(&self, _: &str, _: &str, _: &str, _: &str) -> PortResult<()> {
         Ok(())
     }
     async fn create_participant_connection(&self, participant_token: &str) -> PortResult<String> {
@@ -789,7 +791,7 @@ async fn a_non_text_follows_the_waiting_texts_and_an_agent_stops_the_waiting() {
     use waconnect::ports::SessionStore;
     let contact = shared
         .store
-        .find_by_customer("549")
+        .find_by_customer("abc", "549")
         .await
         .unwrap()
         .unwrap()

@@ -17,7 +17,10 @@ async fn customer_opens_chat(w: &World, wa_id: &str) -> String {
     let sim = &w.sim;
     wait_for("✅ on the opening message", FLOW_DEADLINE, async || {
         let reactions = inbox_reactions(&sim.inbox(wa_id).await);
-        if reactions.iter().any(|(id, emoji)| *id == wamid && emoji == "✅") {
+        if reactions
+            .iter()
+            .any(|(id, emoji)| *id == wamid && emoji == "✅")
+        {
             Ok(())
         } else {
             Err(format!("{reactions:?}"))

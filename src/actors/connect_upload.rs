@@ -16,6 +16,7 @@ use metrics::counter;
 
 use crate::adapters::http::HttpTransfer;
 use crate::domain::client_token;
+use crate::domain::interactive::CONNECT_INTERACTIVE_RESPONSE;
 pub use crate::domain::{Customer, FileUpload, Piece, OPENING_TEXT_FOR_FILE};
 use crate::metrics::{self as m, ActorMetrics};
 use crate::ports::{
@@ -45,7 +46,7 @@ fn resume_at(session: &Session, source_id: &str, pieces: &[Piece]) -> Option<usi
         .parse()
         .ok()?;
     match pieces.get(piece)? {
-        Piece::Text(_) => Some(piece + 1),
+        Piece::Text(_) | Piece::Interactive { .. } => Some(piece + 1),
         Piece::File(_) => Some(piece),
     }
 }
@@ -63,6 +64,9 @@ enum Opened {
     Started(Session),
     Existing(Session),
 }
+
+mod chat_calls;
+pub use chat_calls::{ChatCall, ChatCallKind, ChatCallOutcome};
 
 const METRICS: ActorMetrics = ActorMetrics::new("connect_upload");
 
@@ -157,6 +161,7 @@ impl Chats {
     async fn connect_to(&self, started: &StartedChat) -> Result<String, PortError> {
         self.connect
             .start_contact_streaming(
+                &started.instance_id,
                 &started.contact_id,
                 &self.streaming_topic_arn,
                 &client_token(&["stream", &started.contact_id]),
@@ -180,12 +185,18 @@ impl Chats {
     ) -> Result<Opened, PortError> {
         let claim = self
             .sessions
-            .claim_chat(&customer.customer_id, replacing, &self.claimant, CLAIM_TTL)
+            .claim_chat(
+                &customer.system_number,
+                &customer.customer_id,
+                replacing,
+                &self.claimant,
+                CLAIM_TTL,
+            )
             .await?;
         if claim == Claim::Taken {
             if let Some(live) = self
                 .sessions
-                .find_by_customer(&customer.customer_id)
+                .find_by_customer(&customer.system_number, &customer.customer_id)
                 .await?
             {
                 tracing::info!(contact_id = %live.contact_id, "the customer's chat was started elsewhere; using it");
@@ -279,6 +290,16 @@ impl Chats {
                 )
                 .await
                 .map(|_| ()),
+            Piece::Interactive { content, .. } => self
+                .connect
+                .send_message(
+                    token,
+                    CONNECT_INTERACTIVE_RESPONSE,
+                    content,
+                    &client_token(&["send", source_id, step]),
+                )
+                .await
+                .map(|_| ()),
             Piece::File(file) => {
                 let upload = self
                     .connect
@@ -321,7 +342,7 @@ impl Chats {
             }
         };
         let (initial, consumed) = match &pieces[index] {
-            Piece::Text(text) => (text.as_str(), 1),
+            Piece::Text(text) | Piece::Interactive { text, .. } => (text.as_str(), 1),
             Piece::File(_) => (OPENING_TEXT_FOR_FILE, 0),
         };
         let opened_by = opened_by(source_id, index);
@@ -363,7 +384,7 @@ impl Chats {
             Some(s) => Some(s),
             None => {
                 self.sessions
-                    .find_by_customer(&customer.customer_id)
+                    .find_by_customer(&customer.system_number, &customer.customer_id)
                     .await?
             }
         };

@@ -19,21 +19,24 @@ use actix::prelude::*;
 use metrics::{counter, gauge, histogram};
 
 mod burst;
+mod interactive;
 mod media;
+pub mod receipts;
 mod transcript;
+mod typing;
 
 use super::connect_upload::{ConnectUpload, Deliver};
 use super::supervisor::{ConversationIdle, Supervisor};
 use super::whatsapp_send::{Acknowledge, SendWhatsApp, WhatsAppSend};
 use super::{Outcome, Reply, Work};
-use crate::config::Behaviour;
+use crate::config::{number_label, Behaviour};
 use crate::delivery::gate::{Direction, Gate};
 use crate::delivery::retrying::{retrying, RetryContext};
 use crate::delivery::Arrival;
 use crate::domain::{
     dedupe_key_chat_item, dedupe_key_inbound, reactions, split_text, text_message, ChatItem,
-    Customer, CustomerMessage, ItemType, Media, MediaKind, MessageContent, Piece,
-    CONNECT_MESSAGE_MAX_CHARS,
+    ContentType, Customer, CustomerMessage, ItemType, Media, MediaKind, MessageContent,
+    ParticipantRole, Piece, CONNECT_MESSAGE_MAX_CHARS,
 };
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self as m, ActorMetrics};
@@ -109,6 +112,9 @@ pub struct Conversation {
     last_work: Instant,
     /// Texts waiting to go to the agent as one message (burst aggregation).
     burst: Option<Burst>,
+    typing: typing::Typing,
+    /// Started on the first status (receipts beside the customer's messages).
+    statuses: Option<receipts::StatusLane>,
 }
 
 impl Conversation {
@@ -120,6 +126,8 @@ impl Conversation {
             gate,
             last_work: Instant::now(),
             burst: None,
+            typing: typing::Typing::default(),
+            statuses: None,
         }
     }
 }
@@ -310,10 +318,13 @@ async fn deliver_inbound(
         MessageContent::Media(media) => media_notice(media),
         _ => msg.agent_text().unwrap_or_default(),
     };
-    let pieces: Vec<Piece> = split_text(&text, CONNECT_MESSAGE_MAX_CHARS)
-        .into_iter()
-        .map(Piece::Text)
-        .collect();
+    let pieces: Vec<Piece> = match interactive::choice_piece(&deps, &arrival, &msg).await {
+        Some(choice) => vec![choice],
+        None => split_text(&text, CONNECT_MESSAGE_MAX_CHARS)
+            .into_iter()
+            .map(Piece::Text)
+            .collect(),
+    };
     if pieces.is_empty() {
         return (Outcome::Ignored("empty"), session);
     }
@@ -347,6 +358,7 @@ async fn deliver_inbound(
 async fn agent_present(
     deps: ConversationDeps,
     cached: Option<Session>,
+    system_number: String,
     customer_id: String,
 ) -> (bool, Option<Session>) {
     if cached.as_ref().is_some_and(|s| s.agent_joined) {
@@ -354,7 +366,11 @@ async fn agent_present(
     }
     let stored = match &cached {
         Some(s) => deps.sessions.find_by_contact(&s.contact_id).await,
-        None => deps.sessions.find_by_customer(&customer_id).await,
+        None => {
+            deps.sessions
+                .find_by_customer(&system_number, &customer_id)
+                .await
+        }
     };
     match stored {
         Ok(Some(s)) if !s.ended => (s.agent_joined, Some(s)),
@@ -401,19 +417,26 @@ async fn deliver_outbound(
             let Some(text) = item.content.as_deref().filter(|t| !t.trim().is_empty()) else {
                 return Outcome::Ignored("empty");
             };
-            let body = text_message(&session.customer_id, text, None);
+            let body = interactive::agent_body(&item, &session.customer_id, text);
             let ctx = deps.retry_context(&arrival);
-            match send_to_customer(&deps, &ctx, &item.id, &session.system_number, &body).await {
-                Ok(_) => Outcome::Done,
+            let sent =
+                receipts::send_agent_message(&deps, &ctx, &session, &item.id, 0, body.body.clone())
+                    .await;
+            match sent {
+                Ok(_) => {
+                    interactive::sent(&deps, &session, body).await;
+                    Outcome::Done
+                }
                 Err(outcome) => outcome,
             }
         }
         ItemType::Attachment => {
             let mut outcome = Outcome::Ignored("no approved attachment");
-            for attachment in item.approved_attachments() {
-                outcome =
-                    deliver_outbound_attachment(&deps, &arrival, &session, &item.id, attachment)
-                        .await;
+            for (part, attachment) in item.approved_attachments().enumerate() {
+                outcome = deliver_outbound_attachment(
+                    &deps, &arrival, &session, &item.id, part, attachment,
+                )
+                .await;
                 if outcome != Outcome::Done {
                     break;
                 }
@@ -551,7 +574,10 @@ impl Conversation {
                 ((b.message, b.arrival), (b.reply, id, b.started))
             })
             .unzip();
-        let (deps, session) = (self.deps.clone(), self.session.clone());
+        let session = texts
+            .first()
+            .and_then(|(m, _)| self.session_with(&m.system_number));
+        let deps = self.deps.clone();
         let fut = async move { deliver_burst(&deps, session, texts).await };
         Box::pin(
             fut.into_actor(self)
@@ -574,7 +600,8 @@ impl Conversation {
         started: Instant,
     ) -> ResponseActFuture<Self, ()> {
         let id = message.wamid.clone();
-        let fut = deliver_inbound(self.deps.clone(), self.session.clone(), message, arrival);
+        let session = self.session_with(&message.system_number);
+        let fut = deliver_inbound(self.deps.clone(), session, message, arrival);
         Box::pin(fut.into_actor(self).map(move |(outcome, session), act, _| {
             act.settle(&id, Direction::Inbound, &outcome);
             act.set_session(session);
@@ -599,7 +626,12 @@ impl Conversation {
             started,
         };
         if let Some(burst) = &self.burst {
-            if burst.fits(&burst::agent_text(&buffered.message)) {
+            // A burst is the customer's texts to one business number (one chat).
+            let same_chat = burst
+                .texts
+                .first()
+                .is_none_or(|b| b.message.system_number == buffered.message.system_number);
+            if same_chat && burst.fits(&burst::agent_text(&buffered.message)) {
                 self.buffer(ctx, buffered);
                 return Box::pin(actix::fut::ready(()));
             }
@@ -609,7 +641,8 @@ impl Conversation {
         }
         let present = agent_present(
             self.deps.clone(),
-            self.session.clone(),
+            self.session_with(&buffered.message.system_number),
+            buffered.message.system_number.clone(),
             self.customer_id.clone(),
         );
         Box::pin(
@@ -646,6 +679,7 @@ impl Handler<Work> for Conversation {
             let kind = match direction {
                 Direction::Inbound => m::INBOUND_MESSAGES,
                 Direction::Outbound => m::OUTBOUND_ITEMS,
+                Direction::Status => m::STATUSES_HANDLED,
             };
             tracing::debug!(%id, reason = refusal.reason, "holding back work behind handed-back work");
             self.reply(
@@ -681,6 +715,10 @@ impl Handler<Work> for Conversation {
                 reply,
             } => {
                 let flush = self.flush_burst(ctx);
+                for m in &messages {
+                    self.typing.saw(&m.system_number, &m.wamid);
+                    count_number(&m.system_number, direction);
+                }
                 if self.deps.behaviour.acknowledge && arrival.receive_count <= 1 {
                     for m in &messages {
                         self.deps.acknowledge(Acknowledge {
@@ -694,7 +732,10 @@ impl Handler<Work> for Conversation {
                 }
                 let texts: Vec<_> = messages.into_iter().map(|m| (m, arrival.clone())).collect();
                 Box::pin(flush.then(move |_, act, _| {
-                    let (deps, session) = (act.deps.clone(), act.session.clone());
+                    let session = texts
+                        .first()
+                        .and_then(|(m, _)| act.session_with(&m.system_number));
+                    let deps = act.deps.clone();
                     let fut = async move { deliver_burst(&deps, session, texts).await };
                     fut.into_actor(act).map(move |(outcomes, session), act, _| {
                         act.set_session(session);
@@ -710,6 +751,16 @@ impl Handler<Work> for Conversation {
                 arrival,
                 reply,
             } => {
+                if is_agent_typing(&item) {
+                    // An ended chat's session is still found for its last messages; its
+                    // agent no longer types to this customer.
+                    if deps.behaviour.typing_indicator && !session.ended {
+                        typing::agent_typing(&deps, &mut self.typing, &session);
+                    }
+                    self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
+                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+                }
+                count_number(&session.system_number, direction);
                 let fut = deliver_outbound(deps, *item, *session, arrival);
                 Box::pin(fut.into_actor(self).map(move |outcome, act, _| {
                     act.settle(&id, direction, &outcome);
@@ -739,6 +790,31 @@ impl Handler<Work> for Conversation {
                 // From now on texts go through at once; the waiting ones go now.
                 self.flush_burst(ctx)
             }
+            Work::Status {
+                status,
+                arrival,
+                reply,
+            } => {
+                // Handled in the customer's status lane, beside their messages; never
+                // handed back to the gate (a receipt that must wait goes back to the queue
+                // on its own, holding nothing).
+                let job = Box::new(receipts::StatusJob {
+                    status: *status,
+                    arrival,
+                    session: self.session.clone(),
+                    reply,
+                    started,
+                });
+                let lane = self
+                    .statuses
+                    .get_or_insert_with(|| receipts::StatusLane::start(deps));
+                if let Err(job) = lane.push(job) {
+                    self.statuses = None;
+                    let outcome = Outcome::retry("status lane gone", Duration::from_secs(1));
+                    self.reply(job.reply, outcome, started, m::STATUSES_HANDLED);
+                }
+                Box::pin(actix::fut::ready(()))
+            }
         };
         AtomicResponse::new(step)
     }
@@ -757,4 +833,27 @@ fn worst(outcomes: Vec<Outcome>) -> Outcome {
         }
     }
     result
+}
+
+/// An agent's typing event (the only event routed to a conversation besides chat end).
+fn is_agent_typing(item: &ChatItem) -> bool {
+    item.item_type == ItemType::Event
+        && item.content_kind() == ContentType::Typing
+        && item.participant_role == ParticipantRole::Agent
+}
+
+/// Traffic per business number (configured ones by id, others as `default`).
+fn count_number(system_number: &str, direction: Direction) {
+    counter!(m::BUSINESS_NUMBER_MESSAGES, "number" => number_label(Some(system_number)),
+        "direction" => direction.as_str())
+    .increment(1);
+}
+
+impl Conversation {
+    /// The cached session if it is the customer's chat with `system_number`.
+    fn session_with(&self, system_number: &str) -> Option<Session> {
+        self.session
+            .clone()
+            .filter(|s| s.system_number == system_number)
+    }
 }

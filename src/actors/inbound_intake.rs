@@ -1,7 +1,8 @@
 //! InboundIntake: long-polls the inbound queue (EUM -> SNS -> SQS), decodes each body
 //! (SNS envelope or raw) into customer messages and delivery statuses, routes every
-//! message to its customer's conversation in timestamp order, and settles the queue
-//! message once all of them have reported.
+//! message to its customer's conversation in timestamp order (and every status of our
+//! messages there too, for receipts), and settles the queue message once all of them
+//! have reported.
 
 use std::sync::Arc;
 
@@ -101,9 +102,25 @@ async fn dispatch(
         record_status(status);
     }
     let mut messages = event.messages;
+    let mut outcomes = Vec::with_capacity(messages.len() + event.statuses.len());
+    // A status goes to the conversation of the customer it was sent to (receipts and
+    // failure notices for the agent), in its own order there.
+    for status in event.statuses {
+        let Some(customer_id) = status.recipient_id.clone() else {
+            tracing::debug!(message_id = %status.message_id, "status without a recipient: counted only");
+            continue;
+        };
+        let (reply, rx) = oneshot::channel();
+        let work = Work::Status {
+            status: Box::new(status),
+            arrival: Arrival::of(msg),
+            reply,
+        };
+        let _ = supervisor.send(Route { customer_id, work }).await;
+        outcomes.push(rx);
+    }
     // One webhook may batch several messages; Meta's timestamps give the customer's order.
     messages.sort_by_key(|m| m.timestamp);
-    let mut outcomes = Vec::with_capacity(messages.len());
     let one_customer = messages
         .first()
         .is_some_and(|f| messages.iter().all(|m| m.customer_id == f.customer_id));

@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::delivery::gate::Direction;
 use crate::delivery::Arrival;
-use crate::domain::{ChatItem, CustomerMessage};
+use crate::domain::{ChatItem, CustomerMessage, DeliveryStatus};
 use crate::ports::Session;
 
 /// How one piece of work ended, reported to the intake that owns its queue message.
@@ -105,6 +105,15 @@ pub enum Work {
         arrival: Arrival,
         reply: Reply,
     },
+    /// WhatsApp's status of a message we sent the customer (sent, delivered, read,
+    /// failed): a receipt or a notice for the agent. Its own order
+    /// ([`Direction::Status`]): never held back by, nor holding back, the customer's
+    /// messages.
+    Status {
+        status: Box<DeliveryStatus>,
+        arrival: Arrival,
+        reply: Reply,
+    },
 }
 
 impl Work {
@@ -117,12 +126,14 @@ impl Work {
             }
             Work::Outbound { item, .. } => &item.id,
             Work::SessionEnded { id, .. } | Work::AgentJoined { id, .. } => id,
+            Work::Status { status, .. } => &status.message_id,
         }
     }
 
     pub fn direction(&self) -> Direction {
         match self {
             Work::Inbound { .. } | Work::InboundBurst { .. } => Direction::Inbound,
+            Work::Status { .. } => Direction::Status,
             Work::Outbound { .. } | Work::SessionEnded { .. } | Work::AgentJoined { .. } => {
                 Direction::Outbound
             }
@@ -136,7 +147,8 @@ impl Work {
             | Work::InboundBurst { reply, .. }
             | Work::Outbound { reply, .. }
             | Work::SessionEnded { reply, .. }
-            | Work::AgentJoined { reply, .. } => reply,
+            | Work::AgentJoined { reply, .. }
+            | Work::Status { reply, .. } => reply,
         }
     }
 

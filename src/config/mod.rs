@@ -50,11 +50,15 @@ use crate::delivery::retry::RetryPolicy;
 use crate::domain::{AttachmentRules, UrlAllowlist};
 use crate::ports::Language;
 
+pub mod business_numbers;
 pub mod declare;
 #[cfg(test)]
 mod readme;
 pub mod settings;
 
+pub use business_numbers::{
+    label_business_numbers, number_label, BusinessNumberRoute, BusinessNumbers, ChatTarget,
+};
 pub use declare::{Presence, SettingSpec};
 pub use settings::{
     default_transcoder_workers, AwsResources, AwsSettings, BehaviourSettings, BehaviourValues,
@@ -86,6 +90,12 @@ pub struct RunSettings {
     #[command(flatten)]
     #[serde(flatten)]
     pub behaviour: BehaviourSettings,
+    /// `[[business_numbers]]` tables of the config file: a Connect instance, contact flow
+    /// and chat attributes per business number (no flag or variable; see
+    /// [`business_numbers`]).
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub business_numbers: Vec<BusinessNumberRoute>,
 }
 
 /// Checked behaviour settings: every [`BehaviourValues`] field (through `Deref`), plus the
@@ -162,6 +172,24 @@ pub struct ConnectTarget {
     pub instance_id: String,
     pub contact_flow_id: String,
     pub streaming_topic_arn: String,
+    /// Per business number: instance, flow and attributes (the two above by default).
+    pub business_numbers: BusinessNumbers,
+}
+
+impl ConnectTarget {
+    /// One target for every business number.
+    pub fn single(instance_id: &str, contact_flow_id: &str, streaming_topic_arn: &str) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            contact_flow_id: contact_flow_id.into(),
+            streaming_topic_arn: streaming_topic_arn.into(),
+            business_numbers: BusinessNumbers::single(ChatTarget {
+                instance_id: instance_id.into(),
+                contact_flow_id: contact_flow_id.into(),
+                attributes: Default::default(),
+            }),
+        }
+    }
 }
 
 impl Behaviour {
@@ -285,10 +313,19 @@ impl RunSettings {
                 });
             }
         }
+        let business_numbers = BusinessNumbers::new(
+            ChatTarget {
+                instance_id: resources.connect_instance_id.clone(),
+                contact_flow_id: resources.contact_flow_id.clone(),
+                attributes: Default::default(),
+            },
+            &self.business_numbers,
+        )?;
         let target = ConnectTarget {
             instance_id: resources.connect_instance_id.clone(),
             contact_flow_id: resources.contact_flow_id.clone(),
             streaming_topic_arn: resources.streaming_topic_arn.clone(),
+            business_numbers,
         };
         Ok((
             resources,
@@ -441,6 +478,45 @@ mod tests {
         assert_eq!(target.contact_flow_id, "from-file");
         assert_eq!(target.instance_id, "flag-instance");
         assert!(behaviour.forward_reactions);
+    }
+
+    #[test]
+    fn business_numbers_come_from_file_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            "forward_reactions = true\n\n\
+             [[business_numbers]]\nphone_number_id = \"phone-number-id-b\"\n\
+             contact_flow_id = \"flow-b\"\nattributes = { brand = \"B\" }\n\n\
+             [[business_numbers]]\nphone_number_id = \"phone-number-id-c\"\n\
+             contact_flow_id = \"flow-c\"\nconnect_instance_id = \"instance-c\"\n",
+        )
+        .unwrap();
+        let merged = complete().merged_with_file(Some(&path)).unwrap();
+        let (_, target, behaviour) = merged.resolve().unwrap();
+        assert!(behaviour.forward_reactions);
+        let b = target.business_numbers.target("phone-number-id-b");
+        assert_eq!(
+            (b.instance_id.as_str(), b.contact_flow_id.as_str()),
+            ("i", "flow-b")
+        );
+        assert_eq!(b.attributes["brand"], "B");
+        let c = target.business_numbers.target("phone-number-id-c");
+        assert_eq!(c.instance_id, "instance-c");
+        let other = target.business_numbers.target("phone-number-id-x");
+        assert_eq!(
+            (other.instance_id.as_str(), other.contact_flow_id.as_str()),
+            ("i", "f")
+        );
+
+        std::fs::write(
+            &path,
+            "[[business_numbers]]\nphone_number_id = \"phone-number-id-b\"\nflow = \"x\"\n",
+        )
+        .unwrap();
+        let err = complete().merged_with_file(Some(&path)).unwrap_err();
+        assert!(err.to_string().contains("flow"), "{err}");
     }
 
     #[test]

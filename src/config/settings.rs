@@ -183,6 +183,21 @@ settings! {
         /// the system's (the simulator's CA in tests).
         transcribe_ca_file: String,
             env "WACONNECT_TRANSCRIBE_CA_FILE", optional;
+        /// Show WhatsApp's delivered and read statuses of agent messages in the chat, and
+        /// tell the agent when WhatsApp refuses one.
+        receipts: bool,
+            env "WACONNECT_RECEIPTS", default(true);
+        /// How long the link from a WhatsApp message to the agent's chat item is kept for
+        /// statuses that come late (seconds; the longest chat lasts 7 days).
+        receipt_ttl_secs: u64 => Duration, via positive_secs,
+            env "WACONNECT_RECEIPT_TTL_SECS", default(8 * 24 * 3600), shown "`691200` (8 days)";
+        /// Show the customer WhatsApp's typing indicator while the agent types.
+        typing_indicator: bool,
+            env "WACONNECT_TYPING_INDICATOR", default(true);
+        /// Least seconds between two typing indicators to one customer (WhatsApp shows one
+        /// for up to 25 s).
+        typing_interval_secs: u64 => Duration, via positive_secs,
+            env "WACONNECT_TYPING_INTERVAL_SECS", default(10);
     }
 }
 

@@ -450,10 +450,11 @@
         return [el('span', { text: `📍 ${payload && (payload.name || payload.address) || ''} ${payload ? `${payload.latitude}, ${payload.longitude}` : ''}`.trim() })];
       case 'interactive': {
         const parts = [];
+        const header = payload && payload.header && payload.header.text;
+        if (header) parts.push(el('strong', { text: header }));
         const text = payload && payload.body && payload.body.text;
         if (text) parts.push(el('span', { text }));
-        const buttons = payload && payload.action && Array.isArray(payload.action.buttons) ? payload.action.buttons : [];
-        for (const b of buttons) parts.push(el('span', { class: 'tag', text: b.reply && b.reply.title || b.title || 'button' }));
+        // Reply buttons and list rows are handled by the phone (inboxNode: tap to answer).
         const reply = payload && (payload.button_reply || payload.list_reply);
         if (reply) parts.push(el('span', { text: `☑ ${reply.title || reply.id}` }));
         if (!parts.length) parts.push(generic('interactive message', payload));
@@ -494,9 +495,47 @@
     const src = payload && typeof payload === 'object' ? payload.link : null;
     const message = { ...body, type };
     const parts = metaMessageBody(message, src);
+    if (type === 'interactive') parts.push(...choicesOf(entry.id, payload));
     if (payload && payload.id && !payload.link) parts.push(el('span', { class: 'kind', text: `media id ${payload.id}` }));
     const bubble = el('div', { class: 'bubble' }, quoteOf(c, body.context), ...parts, el('span', { class: 'meta' }, timeOf(t.at)));
     return el('li', { class: 'in', 'data-id': entry.id }, bubble);
+  }
+
+  // The buttons or list rows of a business's interactive message, as buttons the
+  // customer taps to answer (a button_reply / list_reply quoting the message).
+  function choicesOf(messageId, payload) {
+    const action = payload && payload.action || {};
+    const choices = [];
+    if (Array.isArray(action.buttons)) {
+      for (const b of action.buttons) {
+        const reply = b && b.reply || {};
+        choices.push({ kind: 'button_reply', id: reply.id, title: reply.title, description: null });
+      }
+    }
+    if (Array.isArray(action.sections)) {
+      for (const section of action.sections) {
+        for (const row of section && Array.isArray(section.rows) ? section.rows : []) {
+          choices.push({ kind: 'list_reply', id: row.id, title: row.title, description: row.description || null });
+        }
+      }
+    }
+    if (!choices.length) return [];
+    const list = el('span', { class: 'choices', role: 'group', 'aria-label': action.button || 'choices' });
+    for (const c of choices) {
+      if (typeof c.id !== 'string' || typeof c.title !== 'string') continue;
+      list.append(el('button', {
+        type: 'button',
+        class: 'choice',
+        'data-kind': c.kind,
+        'data-id': c.id,
+        'data-title': c.title,
+        'data-description': c.description,
+        'data-context': messageId,
+        title: c.description || c.title,
+        text: c.title,
+      }));
+    }
+    return [list];
   }
 
   const ROLE_NAMES = { CUSTOMER: 'Customer', AGENT: 'Agent', SYSTEM: 'System', CUSTOM_BOT: 'Bot' };
@@ -601,6 +640,23 @@
     }
   }
 
+  // A bot's menu (Connect interactive message) or the customer's choice, in words; null
+  // when unreadable (then shown generically).
+  function interactiveText(item) {
+    const prefix = 'application/vnd.amazonaws.connect.message.interactive';
+    if (item.content_type !== prefix && item.content_type !== `${prefix}.response`) return null;
+    try {
+      const v = JSON.parse(item.content || '');
+      const data = v && v.data || {};
+      const content = data.content && typeof data.content === 'object' ? data.content : data;
+      if (item.content_type !== prefix) return typeof content.title === 'string' ? `☑ ${content.title}` : null;
+      const options = Array.isArray(content.elements) ? content.elements.map((e, i) => `${i + 1}. ${e && e.title || ''}`) : [];
+      return [`${v.templateType || 'Menu'}: ${content.title || ''}`, ...options].join('\n');
+    } catch {
+      return null;
+    }
+  }
+
   function itemNode(chat, item, receipt) {
     if (item.type === 'EVENT') {
       const text = eventText(item);
@@ -612,6 +668,8 @@
       li.append(attachmentNode(chat, item));
     } else if (item.type === 'MESSAGE' && (item.content_type === 'text/plain' || item.content_type === 'text/markdown')) {
       li.append(el('div', { class: 'bubble', text: item.content || '' }));
+    } else if (item.type === 'MESSAGE' && interactiveText(item)) {
+      li.append(el('div', { class: 'bubble', text: interactiveText(item) }));
     } else {
       li.append(el('div', { class: 'bubble' }, generic(`${item.type} ${item.content_type}`, item.content ?? item)));
     }
@@ -846,6 +904,14 @@
         input.value = text;
         throw error;
       }
+    }));
+    $('phone-log').addEventListener('click', guard(async (event) => {
+      const button = event.target instanceof Element ? event.target.closest('button.choice') : null;
+      if (!button) return;
+      const kind = button.dataset.kind === 'list_reply' ? 'list_reply' : 'button_reply';
+      const reply = { id: button.dataset.id, title: button.dataset.title };
+      if (kind === 'list_reply' && button.dataset.description) reply.description = button.dataset.description;
+      await customerSends({ type: 'interactive', context: { id: button.dataset.context }, interactive: { type: kind, [kind]: reply } });
     }));
     $('phone-file-btn').addEventListener('click', () => $('phone-file').click());
     $('phone-voice-file-btn').addEventListener('click', () => $('phone-voice-file').click());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use metrics::counter;
 
 use crate::actors::Outcome;
-use crate::domain::{ChatItem, ItemType};
+use crate::domain::{ChatItem, ContentType, ItemType, ParticipantRole};
 use crate::metrics as m;
 use crate::ports::{PortResult, Session, SessionStore};
 
@@ -56,11 +56,16 @@ pub async fn route_item(
 ) -> ItemRoute {
     let ends = item.ends_session();
     let joined = item.agent_joined();
+    // The agent typing: shown to the customer as WhatsApp's typing indicator.
+    let typing = item.item_type == ItemType::Event
+        && item.content_kind() == ContentType::Typing
+        && item.participant_role == ParticipantRole::Agent;
     let forward = item.is_for_customer()
         && match item.item_type {
             ItemType::Message => true,
             // Still being scanned or rejected: Connect streams the approved one again.
             ItemType::Attachment => item.approved_attachments().next().is_some(),
+            ItemType::Event => typing,
             _ => false,
         };
     if !ends && !forward && !joined {
@@ -85,6 +90,8 @@ pub async fn route_item(
         Some(session) => ItemRoute::Forward(session),
         None if ends => ignored("unknown_chat_ended"),
         None if joined => ignored("unknown_chat_joined"),
+        // Ephemeral: not worth a retry.
+        None if typing => ignored("unknown_chat_typing"),
         None if receive_count < UNKNOWN_CHAT_ATTEMPTS => ItemRoute::Settle(Outcome::retry(
             "no session for this contact yet",
             Duration::from_secs(2),

@@ -218,6 +218,15 @@ async fn write_batch(durable: &Arc<dyn DedupeStore>, mut batch: Vec<Pending>) {
 
 #[async_trait]
 impl DedupeStore for RecentDedupe {
+    // Values (receipt links, menus) are few and read rarely: straight to the store.
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> PortResult<()> {
+        self.durable.put_value(key, value, ttl).await
+    }
+
+    async fn get_value(&self, key: &str) -> PortResult<Option<String>> {
+        self.durable.get_value(key).await
+    }
+
     async fn is_done(&self, key: &str) -> PortResult<bool> {
         if self.known(key) == Known::Done {
             counter!(m::DEDUPE_CHECKS, "answered_by" => "memory").increment(1);
@@ -300,6 +309,12 @@ mod tests {
             self.batches.lock().unwrap().push(keys.len());
             self.done.lock().unwrap().extend(keys.iter().cloned());
             Ok(())
+        }
+        async fn put_value(&self, _: &str, _: &str, _: Duration) -> PortResult<()> {
+            Ok(())
+        }
+        async fn get_value(&self, _: &str) -> PortResult<Option<String>> {
+            Ok(None)
         }
     }
 

@@ -22,13 +22,16 @@ pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// Smallest delay a handed-back message gets (SQS visibility is in whole seconds).
 pub const MIN_RETURN_DELAY: Duration = Duration::from_secs(1);
 
-/// The two independent orders of a conversation.
+/// The independent orders of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// Customer -> agent.
     Inbound,
     /// Agent -> customer (chat items and chat end).
     Outbound,
+    /// WhatsApp's statuses of our messages (receipts): they neither wait for nor hold
+    /// back the customer's messages.
+    Status,
 }
 
 impl Direction {
@@ -36,6 +39,7 @@ impl Direction {
         match self {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
+            Direction::Status => "status",
         }
     }
 }
@@ -117,6 +121,7 @@ struct State {
     high_water: usize,
     inbound: OrderGuard,
     outbound: OrderGuard,
+    status: OrderGuard,
 }
 
 impl State {
@@ -124,6 +129,7 @@ impl State {
         match direction {
             Direction::Inbound => &mut self.inbound,
             Direction::Outbound => &mut self.outbound,
+            Direction::Status => &mut self.status,
         }
     }
 }
@@ -209,7 +215,9 @@ impl Gate {
     /// Whether handed-back work is still awaited (the gate must outlive its actor).
     pub fn is_blocked(&self) -> bool {
         let state = self.lock();
-        state.inbound.until.is_some() || state.outbound.until.is_some()
+        state.inbound.until.is_some()
+            || state.outbound.until.is_some()
+            || state.status.until.is_some()
     }
 
     /// The most work that was ever waiting in this mailbox at once.

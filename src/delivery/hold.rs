@@ -77,7 +77,8 @@ pub struct BurstHold {
     policy: BurstPolicy,
     sessions: Arc<dyn SessionStore>,
     held: Mutex<HashMap<String, Held>>,
-    /// customer -> until when an agent is known to be in their chat.
+    /// customer group (business number + customer) -> until when an agent is known to be
+    /// in their chat.
     agents: Mutex<HashMap<String, Instant>>,
 }
 
@@ -135,14 +136,18 @@ impl BurstHold {
             return true;
         }
         if lock(&self.agents)
-            .get(&unit.customer)
+            .get(&unit.group)
             .is_some_and(|until| Instant::now() < *until)
         {
             return false;
         }
-        match self.sessions.find_by_customer(&unit.customer).await {
+        match self
+            .sessions
+            .find_by_customer(&unit.system_number, &unit.customer)
+            .await
+        {
             Ok(Some(session)) if session.agent_joined => {
-                lock(&self.agents).insert(unit.customer.clone(), Instant::now() + AGENT_KNOWN_FOR);
+                lock(&self.agents).insert(unit.group.clone(), Instant::now() + AGENT_KNOWN_FOR);
                 false
             }
             _ => true,

@@ -44,6 +44,9 @@ pub struct Unit {
     value: Map<String, Value>,
     /// The customer's WhatsApp id.
     pub customer: String,
+    /// The EUM phone number id of the business number written to ("" if the event does
+    /// not map it): with `customer`, the chat.
+    pub system_number: String,
     /// Characters of the text, when the unit is a customer's plain text message (the
     /// kind of unit burst aggregation may hold).
     pub text_chars: Option<usize>,
@@ -112,6 +115,18 @@ pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
 }
 
 /// [`split_inbound`], keeping the units: `Ok(Err(message))` is an event passed on whole.
+/// The EUM phone number id the event's context gives Meta's `phone_number_id`.
+fn eum_number(event: &Map<String, Value>, meta_id: &str) -> Option<String> {
+    event
+        .get("context")?
+        .get("MetaPhoneNumberIds")?
+        .as_array()?
+        .iter()
+        .find(|e| text(e, "metaPhoneNumberId") == Some(meta_id))
+        .and_then(|e| text(e, "arn"))
+        .and_then(crate::domain::eum::eum_phone_number_id_from_arn)
+}
+
 pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeError> {
     let sns = unwrap_sns(body)?;
     let whole = |reason: &str| {
@@ -147,6 +162,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
             .get("metadata")
             .and_then(|m| text(m, "phone_number_id"))
             .unwrap_or_default();
+        let system_number = eum_number(&event, business).unwrap_or_default();
         let mut rest = value.clone();
         let messages = rest.remove("messages");
         let statuses = rest.remove("statuses");
@@ -184,6 +200,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                     timestamp,
                     value,
                     customer,
+                    system_number: system_number.clone(),
                     text_chars,
                 });
             }
@@ -196,6 +213,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                 timestamp: 0,
                 value: rest,
                 customer: String::new(),
+                system_number: system_number.clone(),
                 text_chars: None,
             });
         }

@@ -19,6 +19,13 @@ pub enum Piece {
     /// Text within Connect's 1024-character limit.
     Text(String),
     File(FileUpload),
+    /// The customer's choice in a bot's menu: SendMessage with the interactive response
+    /// `content` ([`crate::domain::interactive`]); `text` (the option's title) stands in
+    /// for it when it has to open a chat (a chat's first message is text).
+    Interactive {
+        content: String,
+        text: String,
+    },
 }
 
 /// An attachment's bytes and how the agent sees it.

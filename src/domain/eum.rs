@@ -151,9 +151,14 @@ fn decode_change(
 
     match value.statuses.as_ref().map(|s| s.named("value.statuses")) {
         Some(Ok(statuses)) => {
+            // Which number sent them: advisory (a receipt's label), so unmapped is fine.
+            let sender = system_number(value, phone_numbers).ok();
             for (si, s) in statuses.iter().enumerate() {
                 match s.named("statuses[]").and_then(decode_status) {
-                    Ok(s) => out.statuses.push(s),
+                    Ok(mut s) => {
+                        s.system_number = sender.clone();
+                        out.statuses.push(s)
+                    }
                     Err(e) => out
                         .problems
                         .push(format!("changes[{ci}].statuses[{si}]: {}", e.reason())),

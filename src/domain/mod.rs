@@ -14,6 +14,8 @@
 //! * `whatsapp_out`: Meta Cloud API bodies for SendWhatsAppMessage.
 //! * `text`: splitting long texts to channel limits.
 //! * `ids`: idempotency tokens and dedupe keys.
+//! * `interactive`: bot menus (Connect interactive messages) to WhatsApp and back.
+//! * `receipt`, `send_failure`: statuses of agent messages, as the agent sees them.
 
 pub mod attachment;
 pub mod chat;
@@ -24,8 +26,11 @@ pub mod envelope;
 pub mod error;
 pub mod eum;
 pub mod ids;
+pub mod interactive;
 pub mod model;
+pub mod receipt;
 pub mod render;
+pub mod send_failure;
 pub mod status;
 pub mod text;
 pub mod url_policy;

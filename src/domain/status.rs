@@ -9,6 +9,9 @@ use super::error::DecodeError;
 use super::model::meta_webhook::WebhookStatus;
 use super::whatsapp_in::limits::MAX_WAMID_CHARS;
 
+/// Longest `biz_opaque_callback_data` kept (Meta allows 512 characters).
+const MAX_CALLBACK_DATA_BYTES: usize = 2048;
+
 /// Meta error code: "Re-engagement message" (more than 24 h since the customer last wrote).
 pub const WINDOW_CLOSED_ERROR_CODE: i64 = 131047;
 
@@ -25,6 +28,11 @@ pub struct DeliveryStatus {
     pub timestamp: Option<i64>,
     /// `errors[].code`, in order.
     pub error_codes: Vec<i64>,
+    /// `biz_opaque_callback_data` we attached to the message, echoed (unchecked here).
+    pub callback_data: Option<String>,
+    /// EUM phone number id of the business number that sent the message, when the
+    /// change's metadata maps to one.
+    pub system_number: Option<String>,
 }
 
 impl DeliveryStatus {
@@ -59,12 +67,19 @@ pub(crate) fn decode_status(s: &WebhookStatus) -> Result<DeliveryStatus, DecodeE
         .flatten()
         .filter_map(|e| e.get()?.code.get().map(|c| c.0))
         .collect();
+    let callback_data = s
+        .biz_opaque_callback_data
+        .get()
+        .filter(|d| d.len() <= MAX_CALLBACK_DATA_BYTES)
+        .cloned();
     Ok(DeliveryStatus {
         message_id,
         status,
         recipient_id,
         timestamp: s.timestamp.get().map(|t| t.0),
         error_codes,
+        callback_data,
+        system_number: None,
     })
 }
 
@@ -92,6 +107,8 @@ mod tests {
                 recipient_id: Some("5491155550123".into()),
                 timestamp: Some(1763650991),
                 error_codes: vec![131047],
+                callback_data: None,
+                system_number: None,
             }
         );
         assert!(s.window_closed());

@@ -457,7 +457,8 @@ fn inbound_body(identity: &SimIdentity, i: u64, text: &str) -> String {
         "type": "text",
         "text": {"body": text},
     });
-    let event = crate::sim::webhook_event(identity, &c.customer_id, &c.name, message);
+    let number = &identity.numbers()[0];
+    let event = crate::sim::webhook_event(identity, number, &c.customer_id, &c.name, message);
     sns_envelope(crate::sim::DEFAULT_INBOUND_TOPIC_ARN, &event, &[])
 }
 

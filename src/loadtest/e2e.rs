@@ -368,6 +368,7 @@ pub async fn run(args: E2eArgs) -> Result<Report, AppError> {
                 "127.0.0.1:0".parse().expect("a socket address"),
                 &dir,
                 &BehaviourSettings::default(),
+                1,
             )
             .await?;
             let sim_url = graph.sim_url.clone();

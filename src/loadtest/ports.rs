@@ -125,12 +125,13 @@ impl ConnectChat for MemConnect {
             .or_insert_with(|| format!("contact-{}", self.next.fetch_add(1, Ordering::Relaxed)))
             .clone();
         Ok(StartedChat {
+            instance_id: "instance-lt".into(),
             participant_id: format!("participant-{contact_id}"),
             participant_token: format!("ptoken-{contact_id}"),
             contact_id,
         })
     }
-    async fn start_contact_streaming(&self, _: &str, _: &str, _: &str) -> PortResult<()> {
+    async fn start_contact_streaming(&self, _: &str, _: &str, _: &str, _: &str) -> PortResult<()> {
         self.call("StartContactStreaming").await;
         Ok(())
     }
@@ -264,7 +265,13 @@ struct StoreState {
     live: HashMap<String, String>,
     claims: HashMap<String, String>,
     done: HashSet<String>,
+    values: HashMap<String, String>,
     leases: HashMap<String, String>,
+}
+
+/// Sessions are per (business number, customer), as in the real store.
+fn chat_key(system_number: &str, customer_id: &str) -> String {
+    format!("{system_number}#{customer_id}")
 }
 
 /// DynamoDB: sessions, claims, done keys and leases in maps.
@@ -295,21 +302,26 @@ impl MemStore {
     /// Stores a live session directly (set-up, not measured).
     pub fn insert_session(&self, session: Session) {
         let mut state = self.state();
-        state
-            .live
-            .insert(session.customer_id.clone(), session.contact_id.clone());
+        state.live.insert(
+            chat_key(&session.system_number, &session.customer_id),
+            session.contact_id.clone(),
+        );
         state.sessions.insert(session.contact_id.clone(), session);
     }
 }
 
 #[async_trait]
 impl SessionStore for MemStore {
-    async fn find_by_customer(&self, customer_id: &str) -> PortResult<Option<Session>> {
+    async fn find_by_customer(
+        &self,
+        system_number: &str,
+        customer_id: &str,
+    ) -> PortResult<Option<Session>> {
         self.call("Query").await;
         let state = self.state();
         Ok(state
             .live
-            .get(customer_id)
+            .get(&chat_key(system_number, customer_id))
             .and_then(|c| state.sessions.get(c))
             .filter(|s| !s.ended)
             .cloned())
@@ -320,31 +332,32 @@ impl SessionStore for MemStore {
     }
     async fn claim_chat(
         &self,
+        system_number: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
         _: Duration,
     ) -> PortResult<Claim> {
         self.call("TransactWriteItems").await;
+        let key = chat_key(system_number, customer_id);
         let mut state = self.state();
-        let live = state.live.get(customer_id).cloned();
+        let live = state.live.get(&key).cloned();
         if live.is_some() && live.as_deref() != replacing {
             return Ok(Claim::Taken);
         }
-        match state.claims.get(customer_id) {
+        match state.claims.get(&key) {
             Some(holder) if holder != claimant => Ok(Claim::Taken),
             _ => {
-                state
-                    .claims
-                    .insert(customer_id.to_string(), claimant.to_string());
+                state.claims.insert(key, claimant.to_string());
                 Ok(Claim::Granted)
             }
         }
     }
     async fn create(&self, session: &Session, claimant: &str) -> PortResult<()> {
         self.call("TransactWriteItems").await;
+        let key = chat_key(&session.system_number, &session.customer_id);
         let mut state = self.state();
-        if state.claims.get(&session.customer_id).map(String::as_str) != Some(claimant) {
+        if state.claims.get(&key).map(String::as_str) != Some(claimant) {
             return Err(PortError::new(
                 ErrorKind::Conflict,
                 "dynamodb",
@@ -352,10 +365,8 @@ impl SessionStore for MemStore {
                 "claim lost",
             ));
         }
-        state.claims.remove(&session.customer_id);
-        state
-            .live
-            .insert(session.customer_id.clone(), session.contact_id.clone());
+        state.claims.remove(&key);
+        state.live.insert(key, session.contact_id.clone());
         state
             .sessions
             .insert(session.contact_id.clone(), session.clone());
@@ -366,8 +377,8 @@ impl SessionStore for MemStore {
         let mut state = self.state();
         if let Some(s) = state.sessions.get_mut(contact_id) {
             s.ended = true;
-            let customer = s.customer_id.clone();
-            state.live.remove(&customer);
+            let key = chat_key(&s.system_number, &s.customer_id);
+            state.live.remove(&key);
         }
         Ok(())
     }
@@ -398,6 +409,17 @@ impl DedupeStore for MemStore {
         self.call("BatchWriteItem").await;
         self.state().done.extend(keys.iter().cloned());
         Ok(())
+    }
+    async fn put_value(&self, key: &str, value: &str, _: Duration) -> PortResult<()> {
+        self.call("PutItem").await;
+        self.state()
+            .values
+            .insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+    async fn get_value(&self, key: &str) -> PortResult<Option<String>> {
+        self.call("GetItem").await;
+        Ok(self.state().values.get(key).cloned())
     }
 }
 

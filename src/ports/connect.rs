@@ -7,7 +7,8 @@ use super::PortResult;
 pub struct NewChatRequest {
     pub customer_id: String,
     pub display_name: String,
-    /// EUM phone number id, stored as the `systemNumber` contact attribute.
+    /// EUM phone number id, stored as the `systemNumber` contact attribute; it also picks
+    /// the instance, flow and extra attributes of the chat ([`crate::config::BusinessNumbers`]).
     pub system_number: String,
     /// InitialMessage content (text/plain, 1..=1024 characters).
     pub initial_text: String,
@@ -18,6 +19,9 @@ pub struct NewChatRequest {
 /// The identifiers StartChatContact returns.
 #[derive(Clone)]
 pub struct StartedChat {
+    /// The Connect instance the chat was started in (the business number's, see
+    /// [`crate::config::BusinessNumbers`]).
+    pub instance_id: String,
     pub contact_id: String,
     pub participant_id: String,
     pub participant_token: String,
@@ -37,6 +41,7 @@ pub trait ConnectChat: Send + Sync + 'static {
     async fn start_chat_contact(&self, request: &NewChatRequest) -> PortResult<StartedChat>;
     async fn start_contact_streaming(
         &self,
+        instance_id: &str,
         contact_id: &str,
         streaming_endpoint_arn: &str,
         client_token: &str,

@@ -62,21 +62,29 @@ pub enum Claim {
 
 /// The session table: one item per chat, found by contact (outbound) or customer (inbound).
 ///
-/// One chat per customer is enforced here, not only by the callers' ordering: starting a
+/// One chat per customer (and business number) is enforced here, not only by the callers' ordering: starting a
 /// chat needs a claim ([`SessionStore::claim_chat`]), granted only while the customer has
 /// no live chat (or the caller names the dead one it replaces) and no one else holds an
 /// unexpired claim; the chat is stored with [`SessionStore::create`] only if the claim is
 /// still the caller's.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// The customer's live chat on the WhatsApp channel: unexpired and not ended.
-    async fn find_by_customer(&self, customer_id: &str) -> PortResult<Option<Session>>;
+    /// The customer's live chat with the business number `system_number` (EUM phone
+    /// number id) on the WhatsApp channel: unexpired and not ended. A customer writing to
+    /// two numbers has two chats.
+    async fn find_by_customer(
+        &self,
+        system_number: &str,
+        customer_id: &str,
+    ) -> PortResult<Option<Session>>;
     /// A chat by contact id, ended ones included (see [`Session::ended`]).
     async fn find_by_contact(&self, contact_id: &str) -> PortResult<Option<Session>>;
-    /// Claims the right to start the customer's next chat for `ttl`. `replacing` names the
-    /// chat the caller found dead (a renewal); None for a customer with no chat.
+    /// Claims the right to start the customer's next chat with business number
+    /// `system_number` for `ttl`. `replacing` names the chat the caller found dead (a
+    /// renewal); None for a customer with no chat.
     async fn claim_chat(
         &self,
+        system_number: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
@@ -126,4 +134,9 @@ pub trait DedupeStore: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// Remembers a short `value` under `key` (a different key space than `mark_done`'s
+    /// keys by convention: `wamsg#...`, `wa-sent#...`); it may be forgotten after `ttl`.
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> PortResult<()>;
+    /// The unexpired value under `key`, if any.
+    async fn get_value(&self, key: &str) -> PortResult<Option<String>>;
 }

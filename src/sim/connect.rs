@@ -24,7 +24,17 @@ struct StartChatContactInput {
     initial_message: Option<ChatMessage>,
     client_token: Option<String>,
     chat_duration_in_minutes: Option<i64>,
+    supported_messaging_content_types: Option<Vec<String>>,
 }
+
+/// What SupportedMessagingContentTypes may list (Connect's API reference).
+pub(crate) const MESSAGING_CONTENT_TYPES: [&str; 5] = [
+    "text/plain",
+    "text/markdown",
+    "application/json",
+    "application/vnd.amazonaws.connect.message.interactive",
+    "application/vnd.amazonaws.connect.message.interactive.response",
+];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -80,6 +90,23 @@ pub(crate) fn start_chat_contact(
     if let Some(message) = &input.initial_message {
         check_text(&message.content_type, &message.content, INVALID)?;
     }
+    if let Some(types) = &input.supported_messaging_content_types {
+        if let Some(bad) = types
+            .iter()
+            .find(|t| !MESSAGING_CONTENT_TYPES.contains(&t.as_str()))
+        {
+            return Err(AwsError::new(
+                INVALID,
+                format!("Unsupported messaging content type {bad:?}"),
+            ));
+        }
+        if !types.iter().any(|t| t == "text/plain") {
+            return Err(AwsError::new(
+                INVALID,
+                "SupportedMessagingContentTypes must contain text/plain",
+            ));
+        }
+    }
     let minutes = input
         .chat_duration_in_minutes
         .unwrap_or(DEFAULT_CHAT_MINUTES);
@@ -104,6 +131,11 @@ pub(crate) fn start_chat_contact(
         minutes,
         state.console.events.clone(),
     );
+    chat.contact_flow_id = input.contact_flow_id;
+    if let Some(types) = input.supported_messaging_content_types {
+        chat.supported_content_types = types;
+    }
+    chat.announce();
     if let Some(message) = &input.initial_message {
         let display_name = chat.customer_display_name.clone();
         chat.record(

@@ -26,7 +26,9 @@ use super::routes::MEDIA_BODY_LIMIT;
 use super::sinks::iso_millis;
 use super::state::{Attachment, NewItem, Simulator, StoredFile};
 use super::voice::{encode_voice_note, VOICE_NOTE_MIME};
-use super::webhook::{customer_message_event, customer_messages_in, new_wamid};
+use super::webhook::{
+    customer_message_event, customer_messages_in, new_wamid, status_event, Status,
+};
 use super::wire::{parse_control, ControlError};
 
 type Sim = State<Arc<Simulator>>;
@@ -34,6 +36,32 @@ type Body = Result<Bytes, BytesRejection>;
 type Answer = Result<Response, ControlError>;
 
 const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
+const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
+const PARTICIPANT_JOINED: &str = "application/vnd.amazonaws.connect.event.participant.joined";
+const INTERACTIVE: &str = "application/vnd.amazonaws.connect.message.interactive";
+/// Connect's limit for a message's content (20 KB).
+const MAX_INTERACTIVE_BYTES: usize = 20 * 1024;
+
+/// An interactive message as a contact flow's bot streams it: a JSON object naming its
+/// template (`templateType`, `data`), within Connect's 20 KB.
+fn check_interactive_template(text: &str) -> Result<(), ControlError> {
+    if text.len() > MAX_INTERACTIVE_BYTES {
+        return Err(ControlError::bad_request(format!(
+            "an interactive message is at most {MAX_INTERACTIVE_BYTES} bytes"
+        )));
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        ControlError::bad_request(format!(
+            "an interactive message's text is template JSON: {e}"
+        ))
+    })?;
+    if !v["templateType"].is_string() || !v["data"].is_object() {
+        return Err(ControlError::bad_request(
+            "an interactive template needs \"templateType\" and \"data\"",
+        ));
+    }
+    Ok(())
+}
 
 pub(crate) fn routes() -> Router<Arc<Simulator>> {
     Router::new()
@@ -44,6 +72,9 @@ pub(crate) fn routes() -> Router<Arc<Simulator>> {
             post(customer_message).layer(DefaultBodyLimit::max(MEDIA_BODY_LIMIT)),
         )
         .route("/sim/customers/{wa_id}/inbox", get(inbox))
+        .route("/sim/customers/{wa_id}/read", post(customer_reads))
+        .route("/sim/customers/{wa_id}/window", post(customer_window))
+        .route("/sim/business-numbers", get(business_numbers))
         .route("/sim/inbound/raw", post(inbound_raw))
         .route("/sim/chats", get(list_chats))
         .route("/sim/chats/{contact_id}", get(get_chat))
@@ -51,6 +82,8 @@ pub(crate) fn routes() -> Router<Arc<Simulator>> {
             "/sim/chats/{contact_id}/agent/messages",
             post(agent_message).layer(DefaultBodyLimit::max(MEDIA_BODY_LIMIT)),
         )
+        .route("/sim/chats/{contact_id}/agent/typing", post(agent_typing))
+        .route("/sim/chats/{contact_id}/agent/join", post(agent_join))
         .route("/sim/chats/{contact_id}/end", post(end_chat))
         .route("/sim/chats/{contact_id}/expire", post(expire_chat))
         .route("/sim/chats/{contact_id}/transfer", post(transfer_chat))
@@ -105,7 +138,20 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
             format!("Customer {tail}")
         }
     };
-    // Control-only field, not part of the Meta message.
+    // Control-only fields, not part of the Meta message.
+    let number = match message.remove("business_phone_number_id") {
+        None => sim.identity.first_number(),
+        Some(Value::String(id)) => sim.identity.number(&id).ok_or_else(|| {
+            ControlError::bad_request(format!(
+                "business_phone_number_id {id:?} is not one of the simulator's numbers (GET /sim/business-numbers)"
+            ))
+        })?,
+        Some(_) => {
+            return Err(ControlError::bad_request(
+                "business_phone_number_id must be a string",
+            ))
+        }
+    };
     let media = match message.remove("media") {
         Some(spec) => Some(
             serde_json::from_value::<MediaSpec>(spec)
@@ -133,7 +179,7 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
         // Meta names who wrote the quoted message: the business, for our messages.
         context
             .entry("from")
-            .or_insert_with(|| json!(sim.identity.display_phone_number));
+            .or_insert_with(|| json!(number.display_phone_number));
     }
     let wamid = new_wamid(&wa_id);
     message.insert("from".into(), json!(wa_id));
@@ -166,6 +212,8 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
     {
         let mut state = sim.lock();
         state.wamid_owner.insert(wamid.clone(), wa_id.clone());
+        // Writing opens the customer's 24-hour window again.
+        state.closed_windows.remove(&wa_id);
         if let Some((media_id, media)) = media {
             state.media.insert(media_id, media);
         }
@@ -173,7 +221,7 @@ async fn customer_message(State(sim): Sim, Path(wa_id): Path<String>, body: Body
         // router does with it.
         state.console.customer_message(sent.clone());
     }
-    let event = customer_message_event(&sim.identity, &wa_id, &profile_name, message);
+    let event = customer_message_event(&sim.identity, &number, &wa_id, &profile_name, message);
     if let Err(e) = sim.inbound.publish_event(&event).await {
         sent.status = "failed";
         sim.lock().console.customer_message(sent);
@@ -239,6 +287,97 @@ async fn inbox(State(sim): Sim, Path(wa_id): Path<String>) -> Answer {
     let key = wa_id.trim_start_matches('+');
     let messages = sim.lock().inboxes.get(key).cloned().unwrap_or_default();
     ok(json!({ "messages": messages }))
+}
+
+/// `POST /sim/customers/{wa_id}/read` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadInput {
+    message_id: String,
+}
+
+/// `POST /sim/customers/{wa_id}/read`: the customer reads a message the business sent
+/// them; the `read` status goes out on the inbound path, as Meta reports it.
+async fn customer_reads(State(sim): Sim, Path(wa_id): Path<String>, body: Body) -> Answer {
+    let wa_id = customer_id(&wa_id)?;
+    let input: ReadInput = parse_control(&bytes(body)?)?;
+    let entry = sim
+        .lock()
+        .inboxes
+        .get(&wa_id)
+        .and_then(|inbox| inbox.iter().find(|e| e.id == input.message_id).cloned())
+        .filter(|e| e.body.get("to").is_some())
+        .ok_or_else(|| {
+            ControlError::not_found(format!(
+                "{wa_id} received no business message {}",
+                input.message_id
+            ))
+        })?;
+    let number = sim
+        .identity
+        .number(&entry.from)
+        .ok_or_else(|| ControlError::not_found("the sending number is gone"))?;
+    let event = status_event(
+        &sim.identity,
+        &number,
+        &Status {
+            message_id: &entry.id,
+            status: "read",
+            recipient_id: &wa_id,
+            callback_data: entry.body["biz_opaque_callback_data"].as_str(),
+            errors: None,
+        },
+    );
+    sim.inbound
+        .publish_event(&event)
+        .await
+        .map_err(|e| ControlError::bad_gateway(e.to_string()))?;
+    tracing::info!(%wa_id, message_id = %entry.id, "simulator: customer read a business message");
+    ok(json!({}))
+}
+
+/// `POST /sim/customers/{wa_id}/window` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowInput {
+    open: bool,
+}
+
+/// `POST /sim/customers/{wa_id}/window`: `{"open": false}` closes the customer's 24-hour
+/// window (business messages other than templates fail with 131047), `true` opens it.
+async fn customer_window(State(sim): Sim, Path(wa_id): Path<String>, body: Body) -> Answer {
+    let wa_id = customer_id(&wa_id)?;
+    let input: WindowInput = parse_control(&bytes(body)?)?;
+    {
+        let mut state = sim.lock();
+        if input.open {
+            state.closed_windows.remove(&wa_id);
+        } else {
+            state.closed_windows.insert(wa_id.clone());
+        }
+    }
+    tracing::info!(%wa_id, open = input.open, "simulator: customer window set");
+    ok(json!({ "open": input.open }))
+}
+
+/// `GET /sim/business-numbers`: the business numbers the simulator owns.
+async fn business_numbers(State(sim): Sim) -> Answer {
+    ok(json!({ "numbers": numbers_json(&sim.identity) }))
+}
+
+/// The business numbers as the control API and the event stream show them.
+pub(crate) fn numbers_json(identity: &super::identity::SimIdentity) -> Vec<Value> {
+    identity
+        .numbers()
+        .iter()
+        .map(|n| {
+            json!({
+                "phone_number_id": n.phone_number_id(),
+                "display_phone_number": n.display_phone_number,
+                "meta_phone_number_id": n.meta_phone_number_id,
+            })
+        })
+        .collect()
 }
 
 /// `POST /sim/inbound/raw`: the body goes to the inbound queue unchanged.
@@ -365,10 +504,14 @@ async fn agent_message(State(sim): Sim, Path(contact_id): Path<String>, body: Bo
     if text.is_empty() {
         return Err(ControlError::bad_request("text must not be empty"));
     }
-    if input.content_type != "text/plain" && input.content_type != "text/markdown" {
-        return Err(ControlError::bad_request(
-            "content_type must be text/plain or text/markdown",
-        ));
+    match input.content_type.as_str() {
+        "text/plain" | "text/markdown" => {}
+        INTERACTIVE => check_interactive_template(&text)?,
+        _ => {
+            return Err(ControlError::bad_request(format!(
+                "content_type must be text/plain, text/markdown or {INTERACTIVE}"
+            )))
+        }
     }
     let item = with_open_chat(&sim, &contact_id, |chat, account| {
         chat.record(
@@ -454,6 +597,81 @@ fn agent_attachment(
         .ok_or_else(|| ControlError::not_found("the attachment vanished"))?;
     tracing::info!(%contact_id, %attachment_id, item_id = %item.id, "simulator: agent attachment");
     ok(json!({ "id": item.id, "attachment_id": attachment_id }))
+}
+
+/// `POST /sim/chats/{contact_id}/agent/join` (and `/agent/typing`) body.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AgentEventInput {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+fn agent_event_input(body: Body) -> Result<AgentEventInput, ControlError> {
+    let body = bytes(body)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(AgentEventInput::default());
+    }
+    let input: AgentEventInput = parse_control(&body)?;
+    if input
+        .display_name
+        .as_deref()
+        .is_some_and(|n| !(1..=256).contains(&n.chars().count()))
+    {
+        return Err(ControlError::bad_request(
+            "display_name must be 1 to 256 characters",
+        ));
+    }
+    Ok(input)
+}
+
+/// Records and streams an event by the AGENT. Answers the item.
+fn record_agent_event(
+    sim: &Simulator,
+    contact_id: &str,
+    content_type: &str,
+    display_name: &str,
+    joins: bool,
+) -> Result<super::state::Item, ControlError> {
+    with_open_chat(sim, contact_id, |chat, account| {
+        let item = chat.record(
+            NewItem {
+                kind: "EVENT",
+                role: "AGENT",
+                display_name,
+                content_type,
+                content: None,
+                visibility: "ALL",
+                attachment: None,
+            },
+            account,
+        );
+        if joins {
+            chat.agent = Some(display_name.to_string());
+            chat.announce();
+        }
+        item
+    })
+}
+
+/// `POST /sim/chats/{contact_id}/agent/typing`: the agent types (a `typing` event by the
+/// AGENT is streamed, as Connect streams the agent's typing).
+async fn agent_typing(State(sim): Sim, Path(contact_id): Path<String>, body: Body) -> Answer {
+    let input = agent_event_input(body)?;
+    let name = input.display_name.unwrap_or_else(agent_name);
+    let item = record_agent_event(&sim, &contact_id, TYPING, &name, false)?;
+    tracing::info!(%contact_id, item_id = %item.id, "simulator: agent typing");
+    ok(json!({ "id": item.id }))
+}
+
+/// `POST /sim/chats/{contact_id}/agent/join`: an agent joins the chat
+/// (`participant.joined` by the AGENT is streamed); until then the chat has no agent.
+async fn agent_join(State(sim): Sim, Path(contact_id): Path<String>, body: Body) -> Answer {
+    let input = agent_event_input(body)?;
+    let name = input.display_name.unwrap_or_else(agent_name);
+    let item = record_agent_event(&sim, &contact_id, PARTICIPANT_JOINED, &name, true)?;
+    tracing::info!(%contact_id, item_id = %item.id, "simulator: agent joined");
+    ok(json!({ "id": item.id }))
 }
 
 /// `POST /sim/chats/{contact_id}/end`: the agent ends the chat (chat.ended is streamed).

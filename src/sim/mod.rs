@@ -52,7 +52,7 @@ pub use attachments::{ALLOWED_EXTENSIONS, MAX_ATTACHMENT_BYTES};
 pub use console::CONSOLE_CSP;
 pub use events::names as event_names;
 pub use faults::OPERATIONS;
-pub use identity::SimIdentity;
+pub use identity::{BusinessNumber, SimIdentity, MAX_BUSINESS_NUMBERS};
 pub use media::{extension_for_mime, MAX_CUSTOMER_MEDIA_BYTES};
 pub use routes::{AWS_BODY_LIMIT, CONTROL_BODY_LIMIT, MEDIA_BODY_LIMIT};
 pub use sinks::{
@@ -168,6 +168,10 @@ pub struct SimArgs {
     /// 127.0.0.1 and ::1 (repeatable).
     #[arg(long = "tls-name")]
     pub tls_names: Vec<String>,
+    /// How many WhatsApp business numbers the simulated business owns
+    /// (`GET /sim/business-numbers` lists them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_BUSINESS_NUMBERS as i64))]
+    pub business_numbers: u16,
 }
 
 /// Why the standalone simulator stopped.
@@ -211,7 +215,10 @@ pub async fn run_standalone(args: SimArgs) -> Result<(), SimError> {
     // GetWhatsAppMessageMedia writes customer media into the caller's S3 bucket.
     let media = Arc::new(S3MediaStore::from_sdk_config(&config));
     let sim = Simulator::with_media(
-        SimIdentity::default(),
+        SimIdentity {
+            business_numbers: args.business_numbers.into(),
+            ..SimIdentity::default()
+        },
         inbound,
         stream,
         !args.no_statuses,

@@ -10,13 +10,21 @@ use serde_json::{json, Value};
 
 use super::connect::check_text;
 use super::sinks::iso_millis;
-use super::state::{new_token, NewItem, Simulator, State};
+use super::state::{new_token, receipt_message_id, NewItem, Simulator, State};
+
+/// Receipt events (they name the item they acknowledge).
+const RECEIPTS: [&str; 2] = [
+    "application/vnd.amazonaws.connect.event.message.delivered",
+    "application/vnd.amazonaws.connect.event.message.read",
+];
 use super::wire::{parse_aws, AwsError};
 
 /// Connect Participant's code for a request that does not fit the input shape.
 const INVALID: &str = "ValidationException";
 
 const EVENT_PREFIX: &str = "application/vnd.amazonaws.connect.event.";
+const JSON: &str = "application/json";
+const INTERACTIVE_RESPONSE: &str = "application/vnd.amazonaws.connect.message.interactive.response";
 const PARTICIPANT_LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
 
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AwsError> {
@@ -113,7 +121,10 @@ fn record_customer_item(
     Ok(json!({ "Id": item.id, "AbsoluteTime": item.absolute_time }))
 }
 
-/// `POST /participant/message`: text/plain or text/markdown, 1..=1024 characters.
+/// `POST /participant/message`: text/plain or text/markdown of 1..=1024 characters; or,
+/// when the chat declared it supported (StartChatContact's
+/// SupportedMessagingContentTypes), a JSON object as `application/json` (up to 12000
+/// characters) or `...message.interactive.response` (up to 12288).
 pub(crate) fn send_message(
     sim: &Simulator,
     headers: &HeaderMap,
@@ -124,7 +135,44 @@ pub(crate) fn send_message(
         .content
         .as_deref()
         .ok_or_else(|| AwsError::new(INVALID, "Content is required"))?;
-    check_text(&input.content_type, content, INVALID)?;
+    match input.content_type.as_str() {
+        JSON | INTERACTIVE_RESPONSE => {
+            let max = if input.content_type == JSON {
+                12_000
+            } else {
+                12_288
+            };
+            let chars = content.chars().count();
+            if !(1..=max).contains(&chars) {
+                return Err(AwsError::new(
+                    INVALID,
+                    format!("Content must be 1 to {max} characters, got {chars}"),
+                ));
+            }
+            if !serde_json::from_str::<Value>(content).is_ok_and(|v| v.is_object()) {
+                return Err(AwsError::new(
+                    INVALID,
+                    format!("{} Content must be a JSON object", input.content_type),
+                ));
+            }
+            let token = bearer(headers)?;
+            let state = sim.lock();
+            let index = open_chat(&state, &state.by_connection_token, token)?;
+            if !state.chats[index]
+                .supported_content_types
+                .contains(&input.content_type)
+            {
+                return Err(AwsError::new(
+                    INVALID,
+                    format!(
+                        "ContentType {} is not among the chat's SupportedMessagingContentTypes",
+                        input.content_type
+                    ),
+                ));
+            }
+        }
+        _ => check_text(&input.content_type, content, INVALID)?,
+    }
     record_customer_item(sim, headers, "SendMessage", "MESSAGE", input)
 }
 
@@ -147,6 +195,24 @@ pub(crate) fn send_event(
             return Err(AwsError::new(
                 INVALID,
                 "Content must be 1 to 1024 characters",
+            ));
+        }
+    }
+    // A receipt names the item it acknowledges: {"messageId": "<an item of this chat>"}.
+    if RECEIPTS.contains(&input.content_type.as_str()) {
+        let Some(id) = receipt_message_id(&input.content_type, input.content.as_deref()) else {
+            return Err(AwsError::new(
+                INVALID,
+                "A receipt's Content must be {\"messageId\": \"<item id>\"}",
+            ));
+        };
+        let token = bearer(headers)?;
+        let state = sim.lock();
+        let index = open_chat(&state, &state.by_connection_token, token)?;
+        if !state.chats[index].items.iter().any(|i| i.id == id) {
+            return Err(AwsError::new(
+                INVALID,
+                format!("messageId {id} is not an item of this chat"),
             ));
         }
     }

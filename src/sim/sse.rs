@@ -170,6 +170,7 @@ pub(crate) fn snapshot(sim: &Simulator, state: &state::State, seq: u64) -> Value
             "display_phone_number": sim.identity.display_phone_number,
             "phone_number_id": sim.identity.phone_number_id(),
         },
+        "business_numbers": super::control::numbers_json(&sim.identity),
         "customers": customers,
         "chats": state.chats.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
         "calls": calls,

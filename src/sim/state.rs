@@ -2,7 +2,7 @@
 //! (Transcribe Streaming), faults and the call log. Everything sits behind one mutex
 //! that is never held across an `.await`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::body::Bytes;
@@ -144,6 +144,8 @@ pub struct InboxEntry {
     pub kind: String,
     /// The Meta message JSON as sent.
     pub body: serde_json::Value,
+    /// The EUM phone number id of the business number that sent it.
+    pub from: String,
 }
 
 #[derive(Default)]
@@ -159,6 +161,9 @@ pub(crate) struct State {
     pub inboxes: HashMap<String, Vec<InboxEntry>>,
     /// wamid of a customer message -> the customer, to file mark-as-read bodies.
     pub wamid_owner: HashMap<String, String>,
+    /// Customers whose 24-hour window is closed (`/sim/customers/{id}/window`): business
+    /// messages other than templates fail with 131047 until they write again.
+    pub closed_windows: HashSet<String>,
     /// Media id -> what a customer sent (GetWhatsAppMessageMedia reads it).
     pub media: HashMap<String, CustomerMedia>,
     /// Attachment id -> attachment, customer uploads and agent files alike.
@@ -259,6 +264,25 @@ pub struct Item {
     /// The file of an `ATTACHMENT` item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment: Option<ItemAttachment>,
+    /// The item a `message.delivered` / `message.read` event acknowledges (its content's
+    /// `messageId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+/// Content types of the receipts Connect shows on an item.
+const RECEIPT_EVENTS: [&str; 2] = [
+    "application/vnd.amazonaws.connect.event.message.delivered",
+    "application/vnd.amazonaws.connect.event.message.read",
+];
+
+/// The `messageId` a receipt event's content names.
+pub(crate) fn receipt_message_id(content_type: &str, content: Option<&str>) -> Option<String> {
+    if !RECEIPT_EVENTS.contains(&content_type) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(content?).ok()?;
+    v.get("messageId")?.as_str().map(str::to_string)
 }
 
 /// The file an `ATTACHMENT` item carries, as `GET /sim/chats` shows it.
@@ -298,6 +322,8 @@ pub(crate) struct Chat {
     pub contact_id: String,
     pub initial_contact_id: String,
     pub instance_id: String,
+    /// The contact flow StartChatContact named.
+    pub contact_flow_id: String,
     pub attributes: BTreeMap<String, String>,
     pub customer_participant_id: String,
     pub customer_display_name: String,
@@ -311,6 +337,10 @@ pub(crate) struct Chat {
     pub participants: HashMap<String, String>,
     pub streams: Vec<StreamTarget>,
     pub items: Vec<Item>,
+    /// StartChatContact's SupportedMessagingContentTypes (`text/plain` when not given).
+    pub supported_content_types: Vec<String>,
+    /// The display name of the agent who joined (`/sim/chats/{id}/agent/join`), if one did.
+    pub agent: Option<String>,
     /// "<operation>:<ClientToken>" -> (item id, AbsoluteTime) for idempotent retries.
     pub sent: HashMap<String, (String, String)>,
     stream_tx: Option<StreamTx>,
@@ -319,6 +349,8 @@ pub(crate) struct Chat {
 }
 
 impl Chat {
+    /// A new chat; the caller fills in what else StartChatContact said, then announces
+    /// it ([`Chat::announce`]) before recording its first item.
     pub fn new(
         instance_id: String,
         attributes: BTreeMap<String, String>,
@@ -327,10 +359,11 @@ impl Chat {
         events: EventBus,
     ) -> Self {
         let contact_id = uuid::Uuid::new_v4().to_string();
-        let chat = Self {
+        Self {
             initial_contact_id: contact_id.clone(),
             contact_id,
             instance_id,
+            contact_flow_id: String::new(),
             attributes,
             customer_participant_id: uuid::Uuid::new_v4().to_string(),
             customer_display_name,
@@ -342,12 +375,12 @@ impl Chat {
             participants: HashMap::new(),
             streams: Vec::new(),
             items: Vec::new(),
+            supported_content_types: vec!["text/plain".into()],
+            agent: None,
             sent: HashMap::new(),
             stream_tx: None,
             events,
-        };
-        chat.announce();
-        chat
+        }
     }
 
     /// Whether participant calls may still use the chat's tokens.
@@ -378,6 +411,7 @@ impl Chat {
             visibility: new.visibility.to_string(),
             absolute_time: iso_millis(Utc::now()),
             contact_id: self.contact_id.clone(),
+            message_id: receipt_message_id(new.content_type, new.content),
             attachment: new.attachment,
         };
         let topics: Vec<String> = self.streams.iter().map(|s| s.topic_arn.clone()).collect();
@@ -430,10 +464,15 @@ impl Chat {
             "initial_contact_id": self.initial_contact_id,
             "state": if self.is_open() { "active" } else { "ended" },
             "expired": self.expired,
+            "instance_id": self.instance_id,
+            "contact_flow_id": self.contact_flow_id,
             "customer_id": self.attributes.get("customerId"),
             "customer_display_name": self.customer_display_name,
             "attributes": self.attributes,
             "streaming_topics": self.streams.iter().map(|s| &s.topic_arn).collect::<Vec<_>>(),
+            "supported_content_types": self.supported_content_types,
+            "agent_joined": self.agent.is_some(),
+            "agent_display_name": self.agent,
             "items": self.items,
         })
     }

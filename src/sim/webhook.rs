@@ -5,10 +5,11 @@ use base64::Engine as _;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::identity::SimIdentity;
+use super::identity::{BusinessNumber, SimIdentity};
 
-/// Wraps a Meta `changes[].value` in a webhook entry and that in an EUM event.
-fn eum_event(identity: &SimIdentity, value: Value) -> String {
+/// Wraps a Meta `changes[].value` in a webhook entry and that in an EUM event about the
+/// business number `number`.
+fn eum_event(identity: &SimIdentity, number: &BusinessNumber, value: Value) -> String {
     let entry = json!({
         "id": identity.waba_id,
         "changes": [{ "field": "messages", "value": value }],
@@ -17,8 +18,8 @@ fn eum_event(identity: &SimIdentity, value: Value) -> String {
         "context": {
             "MetaWabaIds": [{ "wabaId": identity.waba_id, "arn": identity.waba_arn }],
             "MetaPhoneNumberIds": [{
-                "metaPhoneNumberId": identity.meta_phone_number_id,
-                "arn": identity.phone_number_arn,
+                "metaPhoneNumberId": number.meta_phone_number_id,
+                "arn": number.phone_number_arn,
             }],
         },
         "whatsAppWebhookEntry": entry.to_string(),
@@ -28,10 +29,10 @@ fn eum_event(identity: &SimIdentity, value: Value) -> String {
     .to_string()
 }
 
-fn metadata(identity: &SimIdentity) -> Value {
+fn metadata(number: &BusinessNumber) -> Value {
     json!({
-        "display_phone_number": identity.display_phone_number,
-        "phone_number_id": identity.meta_phone_number_id,
+        "display_phone_number": number.display_phone_number,
+        "phone_number_id": number.meta_phone_number_id,
     })
 }
 
@@ -48,41 +49,72 @@ pub(crate) fn new_wamid(wa_id: &str) -> String {
 /// (`from`, `id`, `timestamp`, `type`, ...).
 pub(crate) fn customer_message_event(
     identity: &SimIdentity,
+    number: &BusinessNumber,
     wa_id: &str,
     profile_name: &str,
     message: Value,
 ) -> String {
     eum_event(
         identity,
+        number,
         json!({
             "messaging_product": "whatsapp",
-            "metadata": metadata(identity),
+            "metadata": metadata(number),
             "contacts": [{ "profile": { "name": profile_name }, "wa_id": wa_id }],
             "messages": [message],
         }),
     )
 }
 
-/// The EUM event for a delivery status of a message the business sent.
+/// A status of a message the business sent, as Meta reports it.
+pub(crate) struct Status<'a> {
+    pub message_id: &'a str,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: &'a str,
+    pub recipient_id: &'a str,
+    /// The message's `biz_opaque_callback_data`, echoed as Meta does.
+    pub callback_data: Option<&'a str>,
+    /// Meta's `errors` of a `failed` status.
+    pub errors: Option<Value>,
+}
+
+/// The EUM event for a delivery status of a message the business number `number` sent.
 pub(crate) fn status_event(
     identity: &SimIdentity,
-    message_id: &str,
-    status: &str,
-    recipient_id: &str,
+    number: &BusinessNumber,
+    status: &Status<'_>,
 ) -> String {
+    let mut entry = json!({
+        "id": status.message_id,
+        "status": status.status,
+        "timestamp": Utc::now().timestamp().to_string(),
+        "recipient_id": status.recipient_id,
+    });
+    if let Some(data) = status.callback_data {
+        entry["biz_opaque_callback_data"] = json!(data);
+    }
+    if let Some(errors) = &status.errors {
+        entry["errors"] = errors.clone();
+    }
     eum_event(
         identity,
+        number,
         json!({
             "messaging_product": "whatsapp",
-            "metadata": metadata(identity),
-            "statuses": [{
-                "id": message_id,
-                "status": status,
-                "timestamp": Utc::now().timestamp().to_string(),
-                "recipient_id": recipient_id,
-            }],
+            "metadata": metadata(number),
+            "statuses": [entry],
         }),
     )
+}
+
+/// Meta's `errors` of a message refused because the customer's 24-hour window is closed.
+pub(crate) fn window_closed_errors() -> Value {
+    json!([{
+        "code": 131047,
+        "title": "Re-engagement message",
+        "message": "Re-engagement message",
+        "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+    }])
 }
 
 /// The (wamid, customer) pairs of the customer messages in a queue body, whether it is an
@@ -123,6 +155,7 @@ mod tests {
         let message = json!({"from": "5491100000000", "id": "wamid.X", "timestamp": "1", "type": "text", "text": {"body": "hi"}});
         let event: Value = serde_json::from_str(&customer_message_event(
             &identity,
+            &identity.first_number(),
             "5491100000000",
             "Ana",
             message,
@@ -146,7 +179,8 @@ mod tests {
     fn finds_customer_messages_in_envelopes_and_raw_events() {
         let identity = SimIdentity::default();
         let message = json!({"from": "549", "id": "wamid.A", "timestamp": "1", "type": "text", "text": {"body": "x"}});
-        let event = customer_message_event(&identity, "549", "A", message);
+        let event =
+            customer_message_event(&identity, &identity.first_number(), "549", "A", message);
         let envelope = super::super::sinks::sns_envelope("arn:aws:sns:us-east-1:1:t", &event, &[]);
         let expected = vec![("wamid.A".to_string(), "549".to_string())];
         assert_eq!(customer_messages_in(&event), expected);

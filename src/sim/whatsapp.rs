@@ -1,5 +1,9 @@
 //! AWS End User Messaging Social: SendWhatsAppMessage delivers into the simulated
-//! customer's inbox (and, like Meta, reports the message delivered).
+//! customer's inbox (and, like Meta, reports the message delivered), from the business
+//! number it names. A customer whose 24-hour window is closed gets nothing but templates:
+//! other messages are accepted, then reported `failed` with error 131047, as Meta does.
+//! Interactive messages are held to Meta's limits; `biz_opaque_callback_data` is echoed in
+//! every status of its message.
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
@@ -8,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::state::{InboxEntry, Simulator};
 use super::stream::publish_with_retries;
-use super::webhook::status_event;
+use super::webhook::{status_event, window_closed_errors, Status};
 use super::wire::{parse_aws, AwsError};
 
 const INVALID: &str = "InvalidParametersException";
@@ -18,6 +22,8 @@ pub const UNKNOWN_CUSTOMER: &str = "unknown";
 
 /// Meta's limit for a text message body.
 const MAX_TEXT_CHARS: usize = 4096;
+/// Meta's limit for `biz_opaque_callback_data`.
+const MAX_CALLBACK_DATA_CHARS: usize = 512;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,6 +54,20 @@ fn decode_message(encoded: &str) -> Result<Value, AwsError> {
             ));
         }
     }
+    match message.get("biz_opaque_callback_data") {
+        None => {}
+        Some(Value::String(data)) if data.chars().count() <= MAX_CALLBACK_DATA_CHARS => {}
+        Some(_) => {
+            return Err(AwsError::new(
+                INVALID,
+                format!("biz_opaque_callback_data must be a string of at most {MAX_CALLBACK_DATA_CHARS} characters"),
+            ))
+        }
+    }
+    if message["type"] == "interactive" {
+        crate::domain::interactive::check_meta_interactive(&message["interactive"])
+            .map_err(|e| AwsError::new(INVALID, format!("interactive message: {e}")))?;
+    }
     Ok(message)
 }
 
@@ -58,9 +78,13 @@ pub(crate) fn send_whatsapp_message(
     body: &[u8],
 ) -> Result<Value, AwsError> {
     let input: SendWhatsAppMessageInput = parse_aws(body, "ValidationException")?;
-    sim.identity
+    let number = sim
+        .identity
         .check_phone_number(&input.origination_phone_number_id)?;
     let message = decode_message(&input.message)?;
+    let callback_data = message["biz_opaque_callback_data"]
+        .as_str()
+        .map(str::to_string);
     let message_id = uuid::Uuid::new_v4().to_string();
     let recipient = message["to"]
         .as_str()
@@ -87,24 +111,55 @@ pub(crate) fn send_whatsapp_message(
     if customer.is_empty() {
         return Err(AwsError::new(INVALID, "\"to\" is empty"));
     }
-    state.deliver(
-        customer,
-        InboxEntry {
-            id: message_id.clone(),
-            kind,
-            body: message,
-        },
-    );
+    // Outside the 24-hour window only templates go out; the refusal comes as a status.
+    let refused =
+        recipient.is_some() && kind != "template" && state.closed_windows.contains(&customer);
+    if !refused {
+        state.deliver(
+            customer,
+            InboxEntry {
+                id: message_id.clone(),
+                kind,
+                body: message,
+                from: number.phone_number_id(),
+            },
+        );
+    }
     drop(state);
 
-    if let (Some(to), true) = (recipient, sim.emit_statuses) {
-        let inbound = sim.inbound.clone();
-        let event = status_event(&sim.identity, &message_id, "delivered", &to);
-        tokio::spawn(async move {
-            publish_with_retries("delivered status", || inbound.publish_event(&event)).await;
-        });
+    let status = match (&recipient, refused) {
+        (Some(_), true) => Some(("failed", Some(window_closed_errors()))),
+        (Some(_), false) if sim.emit_statuses => Some(("delivered", None)),
+        _ => None,
+    };
+    if let (Some(to), Some((status, errors))) = (recipient, status) {
+        if refused {
+            tracing::info!(%to, %message_id, "simulator: the customer's window is closed; reporting 131047");
+        }
+        let event = status_event(
+            &sim.identity,
+            &number,
+            &Status {
+                message_id: &message_id,
+                status,
+                recipient_id: &to,
+                callback_data: callback_data.as_deref(),
+                errors,
+            },
+        );
+        publish_status(sim, event, status);
     }
     Ok(json!({ "messageId": message_id }))
+}
+
+/// Publishes a status event on the inbound path, after the answer (as Meta's webhook
+/// follows the API's answer).
+pub(crate) fn publish_status(sim: &Simulator, event: String, status: &'static str) {
+    let inbound = sim.inbound.clone();
+    tokio::spawn(async move {
+        let what = format!("{status} status");
+        publish_with_retries(&what, || inbound.publish_event(&event)).await;
+    });
 }
 
 #[cfg(test)]

@@ -192,6 +192,22 @@ try {
     await phoneLog.locator('li.in a', { hasText: 'factura' }).waitFor();
   });
 
+  await step("a bot's quick reply shows as buttons; a tap answers it in the chat", async () => {
+    const chats = await (await page.request.get(`${base}/sim/chats`)).json();
+    const chat = chats.chats.find((c) => c.customer_id === CUSTOMER && c.state === 'active');
+    if (!chat) throw new Error('no active chat for the customer');
+    const template = { templateType: 'QuickReply', version: '1.0',
+      data: { content: { title: '¿Te ayudo con algo más?', elements: [{ title: 'Sí' }, { title: 'No, gracias' }] } } };
+    const sent = await page.request.post(`${base}/sim/chats/${chat.contact_id}/agent/messages`, {
+      data: { text: JSON.stringify(template), content_type: 'application/vnd.amazonaws.connect.message.interactive', role: 'SYSTEM', display_name: 'BOT' },
+    });
+    if (!sent.ok()) throw new Error(`agent message answered ${sent.status()}`);
+    await agentLog.locator('li.role-SYSTEM', { hasText: 'QuickReply: ¿Te ayudo con algo más?' }).waitFor();
+    const menu = phoneLog.locator('li.in', { hasText: '¿Te ayudo con algo más?' });
+    await menu.locator('button.choice', { hasText: 'No, gracias' }).click();
+    await agentLog.locator('li.role-CUSTOMER', { hasText: '☑ No, gracias' }).waitFor();
+  });
+
   await step('the strip shows the router figures and the AWS calls', async () => {
     await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll('#actors tbody tr')];

@@ -26,6 +26,11 @@ impl Sim {
     /// `waconnect sim --listen 127.0.0.1:PORT --inbound-queue-url .. --inbound-topic-arn ..
     /// --tls-ca-out <log dir>/sim-ca.pem`
     pub async fn start(res: &Resources) -> Sim {
+        Sim::start_with(res, &[]).await
+    }
+
+    /// [`Sim::start`] with more flags, e.g. `["--business-numbers", "2"]`.
+    pub async fn start_with(res: &Resources, extra_args: &[&str]) -> Sim {
         let port = free_port();
         let log_path = res.log_dir.join("sim.log");
         let ca_file = res.log_dir.join("sim-ca.pem");
@@ -41,6 +46,7 @@ impl Sim {
             ca_file.to_str().expect("utf-8 log dir"),
         ]
         .iter()
+        .chain(extra_args)
         .map(|s| s.to_string())
         .collect();
         let mut env = res.aws_env();
@@ -237,6 +243,47 @@ impl Sim {
     pub async fn clear_faults(&self) {
         self.call(reqwest::Method::DELETE, "/sim/faults", None)
             .await;
+    }
+
+    /// The customer reads the business message `message_id` (a `read` status follows).
+    pub async fn customer_reads(&self, wa_id: &str, message_id: &str) {
+        self.post(
+            &format!("/sim/customers/{wa_id}/read"),
+            json!({ "message_id": message_id }),
+        )
+        .await;
+    }
+
+    /// Opens or closes the customer's 24-hour window.
+    pub async fn set_window(&self, wa_id: &str, open: bool) {
+        self.post(
+            &format!("/sim/customers/{wa_id}/window"),
+            json!({ "open": open }),
+        )
+        .await;
+    }
+
+    /// The agent types in the chat. Returns the event's item id.
+    pub async fn agent_typing(&self, contact_id: &str) -> String {
+        let out = self
+            .post(&format!("/sim/chats/{contact_id}/agent/typing"), json!({}))
+            .await;
+        out["id"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// An agent joins the chat.
+    pub async fn agent_joins(&self, contact_id: &str, display_name: &str) {
+        self.post(
+            &format!("/sim/chats/{contact_id}/agent/join"),
+            json!({ "display_name": display_name }),
+        )
+        .await;
+    }
+
+    /// The business numbers: `[{"phone_number_id","display_phone_number","meta_phone_number_id"}]`.
+    pub async fn business_numbers(&self) -> Vec<Value> {
+        let out = self.get("/sim/business-numbers").await;
+        out["numbers"].as_array().cloned().unwrap_or_default()
     }
 
     /// API calls the simulator served: `[{"operation","status","at"}]`.

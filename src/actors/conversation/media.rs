@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{send_to_customer, ConversationDeps};
+use super::ConversationDeps;
 use crate::actors::connect_upload::{AttachmentUrl, ConnectUpload, Deliver};
 use crate::actors::media_download::{
     Download, DownloadError, Downloaded, MediaDownload, MediaLocation,
@@ -441,6 +441,7 @@ pub async fn deliver_outbound_attachment(
     arrival: &Arrival,
     session: &Session,
     item_id: &str,
+    part: usize,
     attachment: &AttachmentRef,
 ) -> Outcome {
     let ctx = deps.retry_context(arrival);
@@ -510,7 +511,7 @@ pub async fn deliver_outbound_attachment(
     }
     let filename = (kind == MediaKind::Document).then_some(attachment.name.as_str());
     let body = media_by_link(&session.customer_id, kind, &link, None, filename);
-    match send_to_customer(deps, &ctx, item_id, &session.system_number, &body).await {
+    match super::receipts::send_agent_message(deps, &ctx, session, item_id, part, body).await {
         Ok(_) => Outcome::Done,
         Err(outcome) => outcome,
     }

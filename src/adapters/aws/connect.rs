@@ -14,9 +14,15 @@ use crate::ports::{
 const CONNECT: &str = "connect";
 const PARTICIPANT: &str = "connectparticipant";
 
-/// Content types our customer participant may send (StartChatContact
-/// SupportedMessagingContentTypes).
-const SUPPORTED_CONTENT_TYPES: [&str; 2] = ["text/plain", "text/markdown"];
+/// Content types our customer participant supports (StartChatContact
+/// SupportedMessagingContentTypes): texts, bots' interactive messages (shown on WhatsApp
+/// as buttons and lists) and the customer's answers to them.
+const SUPPORTED_CONTENT_TYPES: [&str; 4] = [
+    "text/plain",
+    "text/markdown",
+    crate::domain::interactive::CONNECT_INTERACTIVE,
+    crate::domain::interactive::CONNECT_INTERACTIVE_RESPONSE,
+];
 
 pub struct AwsConnect {
     connect: aws_sdk_connect::Client,
@@ -58,11 +64,17 @@ impl ConnectChat for AwsConnect {
             .content(&request.initial_text)
             .build()
             .map_err(|e| build_error(OP, e))?;
+        // The business number written to picks instance, flow and extra attributes.
+        let target = self.target.business_numbers.target(&request.system_number);
         let mut call = self
             .connect
             .start_chat_contact()
-            .instance_id(&self.target.instance_id)
-            .contact_flow_id(&self.target.contact_flow_id)
+            .instance_id(&target.instance_id)
+            .contact_flow_id(&target.contact_flow_id);
+        for (key, value) in &target.attributes {
+            call = call.attributes(key, value);
+        }
+        let mut call = call
             .attributes("Channel", CHANNEL_WHATSAPP)
             .attributes("customerId", &request.customer_id)
             .attributes("customerName", &request.display_name)
@@ -81,6 +93,7 @@ impl ConnectChat for AwsConnect {
             out.participant_token(),
         ) {
             (Some(contact), Some(participant), Some(token)) => Ok(StartedChat {
+                instance_id: target.instance_id.clone(),
                 contact_id: contact.to_string(),
                 participant_id: participant.to_string(),
                 participant_token: token.to_string(),
@@ -95,6 +108,7 @@ impl ConnectChat for AwsConnect {
 
     async fn start_contact_streaming(
         &self,
+        instance_id: &str,
         contact_id: &str,
         streaming_endpoint_arn: &str,
         client_token: &str,
@@ -109,7 +123,7 @@ impl ConnectChat for AwsConnect {
             OP,
             self.connect
                 .start_contact_streaming()
-                .instance_id(&self.target.instance_id)
+                .instance_id(instance_id)
                 .contact_id(contact_id)
                 .chat_streaming_configuration(config)
                 .client_token(client_token)

@@ -68,12 +68,14 @@ fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
     item
 }
 
-/// The customer's pointer item, in the session table under a key no contact id can
-/// take. It has no `customerId` attribute, so the customer index does not list it.
-/// Attributes: `active` (the live chat's contact id), `activeExpires`, `claimant`,
-/// `claimExpires`, and the TTL `date`.
-fn pointer_key(customer_id: &str) -> AttributeValue {
-    s(&format!("customer#{CHANNEL_WHATSAPP}#{customer_id}"))
+/// The pointer item of a customer of a business number, in the session table under a
+/// key no contact id can take. It has no `customerId` attribute, so the customer index
+/// does not list it. Attributes: `active` (the live chat's contact id), `activeExpires`,
+/// `claimant`, `claimExpires`, and the TTL `date`.
+fn pointer_key(system_number: &str, customer_id: &str) -> AttributeValue {
+    s(&format!(
+        "customer#{CHANNEL_WHATSAPP}#{system_number}#{customer_id}"
+    ))
 }
 
 fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
@@ -114,7 +116,11 @@ impl DynamoSessionStore {
 
 #[async_trait]
 impl SessionStore for DynamoSessionStore {
-    async fn find_by_customer(&self, customer_id: &str) -> PortResult<Option<Session>> {
+    async fn find_by_customer(
+        &self,
+        system_number: &str,
+        customer_id: &str,
+    ) -> PortResult<Option<Session>> {
         let out = observe(
             SERVICE,
             "Query",
@@ -135,6 +141,9 @@ impl SessionStore for DynamoSessionStore {
             .iter()
             .map(from_item)
             .filter(|s| s.expires_at > now && !s.ended && !s.connection_token.is_empty())
+            // One chat per business number: the customer's chat with another number is
+            // not this one (the reference sample's items carry systemNumber too).
+            .filter(|s| s.system_number == system_number)
             .max_by_key(|s| s.expires_at))
     }
 
@@ -155,6 +164,7 @@ impl SessionStore for DynamoSessionStore {
 
     async fn claim_chat(
         &self,
+        system_number: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
@@ -171,7 +181,7 @@ impl SessionStore for DynamoSessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("contactId", pointer_key(customer_id))
+            .key("contactId", pointer_key(system_number, customer_id))
             .update_expression("SET claimant = :me, claimExpires = :exp, #date = :keep")
             .expression_attribute_names("#date", "date")
             .expression_attribute_values(":me", s(claimant))
@@ -218,7 +228,10 @@ impl SessionStore for DynamoSessionStore {
             })?;
         let point = Update::builder()
             .table_name(&self.table)
-            .key("contactId", pointer_key(&session.customer_id))
+            .key(
+                "contactId",
+                pointer_key(&session.system_number, &session.customer_id),
+            )
             .update_expression(
                 "SET active = :cid, activeExpires = :exp REMOVE claimant, claimExpires",
             )
@@ -288,7 +301,10 @@ impl SessionStore for DynamoSessionStore {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .key("contactId", pointer_key(&session.customer_id))
+                .key(
+                    "contactId",
+                    pointer_key(&session.system_number, &session.customer_id),
+                )
                 .update_expression("REMOVE active, activeExpires")
                 .condition_expression("active = :cid")
                 .expression_attribute_values(":cid", s(contact_id))
@@ -439,6 +455,43 @@ impl DedupeStore for DynamoDedupeStore {
             }
         }
         Ok(())
+    }
+
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> PortResult<()> {
+        let expires = now_secs() + ttl.as_secs() as i64;
+        observe(
+            SERVICE,
+            "PutItem",
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("id", s(key))
+                .item("value", s(value))
+                .item("expires", AttributeValue::N(expires.to_string()))
+                .send(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_value(&self, key: &str) -> PortResult<Option<String>> {
+        let out = observe(
+            SERVICE,
+            "GetItem",
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key("id", s(key))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?;
+        Ok(out
+            .item()
+            .filter(|item| get_n(item, "expires") > now_secs())
+            .and_then(|item| item.get("value"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
     }
 }
 

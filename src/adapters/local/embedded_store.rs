@@ -17,16 +17,24 @@ use crate::ports::{
 };
 
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
-/// customer id -> contact id of the customer's live chat.
+/// [`customer_key`] -> contact id of the customer's live chat with that business number.
 const BY_CUSTOMER: TableDefinition<&str, &str> = TableDefinition::new("sessions_by_customer");
-/// customer id -> (claimant, claim expiry in unix seconds), see `SessionStore::claim_chat`.
+/// [`customer_key`] -> (claimant, claim expiry in unix seconds), see
+/// `SessionStore::claim_chat`.
 const CLAIMS: TableDefinition<&str, (&str, i64)> = TableDefinition::new("chat_claims");
+/// key -> (value, expiry in unix seconds), see `DedupeStore::put_value`.
+const VALUES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("values");
 /// lease name -> (owner, expiry in unix seconds).
 const LEASES: TableDefinition<&str, (&str, i64)> = TableDefinition::new("leases");
 /// dedupe key -> expiry (unix seconds).
 const DONE: TableDefinition<&str, i64> = TableDefinition::new("done");
 
 const SERVICE: &str = "embedded-store";
+
+/// A customer of a business number: chats are per (business number, customer).
+fn customer_key(system_number: &str, customer_id: &str) -> String {
+    format!("{system_number}#{customer_id}")
+}
 
 #[derive(Serialize, Deserialize)]
 struct StoredSession {
@@ -103,6 +111,7 @@ impl EmbeddedStore {
             tx.open_table(CLAIMS).map_err(|e| err(e.to_string()))?;
             tx.open_table(LEASES).map_err(|e| err(e.to_string()))?;
             tx.open_table(DONE).map_err(|e| err(e.to_string()))?;
+            tx.open_table(VALUES).map_err(|e| err(e.to_string()))?;
         }
         tx.commit().map_err(|e| err(e.to_string()))?;
         Ok(Self { db: Arc::new(db) })
@@ -139,13 +148,17 @@ fn read_session(db: &Database, contact_id: &str) -> Result<Option<Session>, Stri
 
 #[async_trait]
 impl SessionStore for EmbeddedStore {
-    async fn find_by_customer(&self, customer_id: &str) -> PortResult<Option<Session>> {
-        let customer_id = customer_id.to_string();
+    async fn find_by_customer(
+        &self,
+        system_number: &str,
+        customer_id: &str,
+    ) -> PortResult<Option<Session>> {
+        let key = customer_key(system_number, customer_id);
         self.blocking("FindByCustomer", move |db| {
             let contact_id = {
                 let tx = db.begin_read().map_err(|e| e.to_string())?;
                 let index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
-                let found = index.get(customer_id.as_str()).map_err(|e| e.to_string())?;
+                let found = index.get(key.as_str()).map_err(|e| e.to_string())?;
                 match found {
                     Some(c) => c.value().to_string(),
                     None => return Ok(None),
@@ -165,13 +178,14 @@ impl SessionStore for EmbeddedStore {
 
     async fn claim_chat(
         &self,
+        system_number: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
         ttl: Duration,
     ) -> PortResult<Claim> {
         let (customer_id, replacing, claimant) = (
-            customer_id.to_string(),
+            customer_key(system_number, customer_id),
             replacing.map(str::to_string),
             claimant.to_string(),
         );
@@ -231,6 +245,7 @@ impl SessionStore for EmbeddedStore {
 
     async fn create(&self, session: &Session, claimant: &str) -> PortResult<()> {
         let stored = StoredSession::from(session);
+        let key = customer_key(&session.system_number, &session.customer_id);
         let claimant = claimant.to_string();
         let lost = self
             .blocking("Create", move |db| {
@@ -239,22 +254,20 @@ impl SessionStore for EmbeddedStore {
                 {
                     let mut claims = tx.open_table(CLAIMS).map_err(|e| e.to_string())?;
                     let mine = claims
-                        .get(stored.customer_id.as_str())
+                        .get(key.as_str())
                         .map_err(|e| e.to_string())?
                         .is_some_and(|c| c.value().0 == claimant);
                     if !mine {
                         return Ok(true);
                     }
-                    claims
-                        .remove(stored.customer_id.as_str())
-                        .map_err(|e| e.to_string())?;
+                    claims.remove(key.as_str()).map_err(|e| e.to_string())?;
                     let mut sessions = tx.open_table(SESSIONS).map_err(|e| e.to_string())?;
                     sessions
                         .insert(stored.contact_id.as_str(), bytes.as_slice())
                         .map_err(|e| e.to_string())?;
                     let mut index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
                     index
-                        .insert(stored.customer_id.as_str(), stored.contact_id.as_str())
+                        .insert(key.as_str(), stored.contact_id.as_str())
                         .map_err(|e| e.to_string())?;
                 }
                 tx.commit().map_err(|e| e.to_string())?;
@@ -294,14 +307,13 @@ impl SessionStore for EmbeddedStore {
                         .insert(contact_id.as_str(), bytes.as_slice())
                         .map_err(|e| e.to_string())?;
                     let mut index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
+                    let key = customer_key(&stored.system_number, &stored.customer_id);
                     let points_here = index
-                        .get(stored.customer_id.as_str())
+                        .get(key.as_str())
                         .map_err(|e| e.to_string())?
                         .is_some_and(|c| c.value() == contact_id);
                     if points_here {
-                        index
-                            .remove(stored.customer_id.as_str())
-                            .map_err(|e| e.to_string())?;
+                        index.remove(key.as_str()).map_err(|e| e.to_string())?;
                     }
                 }
             }
@@ -384,6 +396,36 @@ impl DedupeStore for EmbeddedStore {
                 }
             }
             tx.commit().map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> PortResult<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        let expires = now_secs() + ttl.as_secs() as i64;
+        self.blocking("PutValue", move |db| {
+            let tx = db.begin_write().map_err(|e| e.to_string())?;
+            {
+                let mut table = tx.open_table(VALUES).map_err(|e| e.to_string())?;
+                table
+                    .insert(key.as_str(), (value.as_str(), expires))
+                    .map_err(|e| e.to_string())?;
+            }
+            tx.commit().map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    async fn get_value(&self, key: &str) -> PortResult<Option<String>> {
+        let key = key.to_string();
+        self.blocking("GetValue", move |db| {
+            let tx = db.begin_read().map_err(|e| e.to_string())?;
+            let table = tx.open_table(VALUES).map_err(|e| e.to_string())?;
+            let found = table.get(key.as_str()).map_err(|e| e.to_string())?;
+            Ok(found.and_then(|v| {
+                let (value, expires) = v.value();
+                (expires > now_secs()).then(|| value.to_string())
+            }))
         })
         .await
     }
@@ -478,7 +520,10 @@ mod tests {
     async fn start(store: &EmbeddedStore, contact: &str, replacing: Option<&str>) {
         let ttl = Duration::from_secs(30);
         assert_eq!(
-            store.claim_chat("549", replacing, "me", ttl).await.unwrap(),
+            store
+                .claim_chat("phone-number-id-x", "549", replacing, "me", ttl)
+                .await
+                .unwrap(),
             Claim::Granted
         );
         store.create(&session(contact, "549"), "me").await.unwrap();
@@ -493,18 +538,25 @@ mod tests {
             start(&store, "c1", None).await;
         }
         let store = EmbeddedStore::open(&path).unwrap();
-        let found = store.find_by_customer("549").await.unwrap().unwrap();
+        let found = store
+            .find_by_customer("phone-number-id-x", "549")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.contact_id, "c1");
         // A second chat needs the live one to be named as replaced.
         let ttl = Duration::from_secs(30);
         assert_eq!(
-            store.claim_chat("549", None, "other", ttl).await.unwrap(),
+            store
+                .claim_chat("phone-number-id-x", "549", None, "other", ttl)
+                .await
+                .unwrap(),
             Claim::Taken
         );
         start(&store, "c2", Some("c1")).await;
         assert_eq!(
             store
-                .find_by_customer("549")
+                .find_by_customer("phone-number-id-x", "549")
                 .await
                 .unwrap()
                 .unwrap()
@@ -513,9 +565,17 @@ mod tests {
         );
         // Ending an older chat must not unlink the customer's newer one.
         store.end("c1").await.unwrap();
-        assert!(store.find_by_customer("549").await.unwrap().is_some());
+        assert!(store
+            .find_by_customer("phone-number-id-x", "549")
+            .await
+            .unwrap()
+            .is_some());
         store.end("c2").await.unwrap();
-        assert!(store.find_by_customer("549").await.unwrap().is_none());
+        assert!(store
+            .find_by_customer("phone-number-id-x", "549")
+            .await
+            .unwrap()
+            .is_none());
         // An ended chat is still found by its contact, marked ended.
         assert!(store.find_by_contact("c2").await.unwrap().unwrap().ended);
     }
@@ -526,7 +586,10 @@ mod tests {
         let store = EmbeddedStore::open(&dir.path().join("c.redb")).unwrap();
         let short = Duration::ZERO;
         assert_eq!(
-            store.claim_chat("549", None, "slow", short).await.unwrap(),
+            store
+                .claim_chat("phone-number-id-x", "549", None, "slow", short)
+                .await
+                .unwrap(),
             Claim::Granted
         );
         tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -539,13 +602,66 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::Conflict);
         assert_eq!(
             store
-                .find_by_customer("549")
+                .find_by_customer("phone-number-id-x", "549")
                 .await
                 .unwrap()
                 .unwrap()
                 .contact_id,
             "fast"
         );
+    }
+
+    #[tokio::test]
+    async fn one_customer_has_one_chat_per_business_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("n.redb")).unwrap();
+        let ttl = Duration::from_secs(30);
+        start(&store, "c1", None).await;
+        // Another number: its own claim and chat, the first one untouched.
+        assert_eq!(
+            store
+                .claim_chat("phone-number-id-y", "549", None, "me", ttl)
+                .await
+                .unwrap(),
+            Claim::Granted
+        );
+        let mut other = session("c2", "549");
+        other.system_number = "phone-number-id-y".into();
+        store.create(&other, "me").await.unwrap();
+        let found = async |n: &str| {
+            store
+                .find_by_customer(n, "549")
+                .await
+                .unwrap()
+                .map(|s| s.contact_id)
+        };
+        assert_eq!(found("phone-number-id-x").await.as_deref(), Some("c1"));
+        assert_eq!(found("phone-number-id-y").await.as_deref(), Some("c2"));
+        store.end("c2").await.unwrap();
+        assert_eq!(found("phone-number-id-x").await.as_deref(), Some("c1"));
+        assert_eq!(found("phone-number-id-y").await, None);
+    }
+
+    #[tokio::test]
+    async fn values_are_kept_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("v.redb")).unwrap();
+        assert_eq!(store.get_value("wamsg#1").await.unwrap(), None);
+        store
+            .put_value("wamsg#1", "c|i", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_value("wamsg#1").await.unwrap().as_deref(),
+            Some("c|i")
+        );
+        store
+            .put_value("wamsg#2", "x", Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(store.get_value("wamsg#2").await.unwrap(), None);
+        // Values and done-markers do not mix.
+        assert!(!store.is_done("wamsg#1").await.unwrap());
     }
 
     #[tokio::test]
