@@ -41,6 +41,7 @@ pub const MAILBOX_REFUSALS: &str = "waconnect_conversation_refusals_total";
 pub const MAILBOX_HIGH_WATER: &str = "waconnect_conversation_mailbox_high_water";
 pub const ACTOR_STUCK: &str = "waconnect_actor_stuck_total";
 pub const SUSPECTED_DUPLICATES: &str = "waconnect_whatsapp_suspected_duplicates_total";
+pub const RESENDS_AVOIDED: &str = "waconnect_whatsapp_resends_avoided_total";
 pub const REGROUPED: &str = "waconnect_regrouped_messages_total";
 pub const BURSTS: &str = "waconnect_bursts_total";
 pub const TRANSCRIPTIONS: &str = "waconnect_transcriptions_total";
@@ -217,6 +218,7 @@ fn register_series() {
         counter!(BURSTS, "texts" => texts).increment(0);
     }
     counter!(SUSPECTED_DUPLICATES).increment(0);
+    counter!(RESENDS_AVOIDED).increment(0);
     gauge!(FFMPEG_POOL_SIZE).increment(0.0);
     gauge!(FFMPEG_BUSY).increment(0.0);
     gauge!(FFMPEG_QUEUED).increment(0.0);
@@ -347,6 +349,10 @@ fn describe() {
     describe_counter!(
         SUSPECTED_DUPLICATES,
         "WhatsApp sends repeated after an answer was lost: the customer may have it twice."
+    );
+    describe_counter!(
+        RESENDS_AVOIDED,
+        "WhatsApp sends not repeated after an answer was lost, because the message was known to have reached WhatsApp."
     );
     describe_counter!(
         TRANSCRIPTIONS,

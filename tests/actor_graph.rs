@@ -787,16 +787,29 @@ async fn a_non_text_follows_the_waiting_texts_and_an_agent_stops_the_waiting() {
     let chat = g.connect.texts().remove(0);
     assert_eq!(chat[0], "a0\na1");
     assert!(chat[1].contains("1.5"), "{chat:?}");
-    // An agent joins: texts go through one by one.
+    // An agent joins (Connect streams the event): texts go through one by one.
     use waconnect::ports::SessionStore;
     let contact = shared
         .store
-        .find_by_customer("abc", "549")
+        .find_by_customer("phone-number-id-abc", "549")
         .await
         .unwrap()
         .unwrap()
         .contact_id;
-    shared.store.mark_agent_joined(&contact).await.unwrap();
+    shared.connect_queue.push(
+        json!({"Id": "joined-1", "Type": "EVENT",
+            "ContentType": "application/vnd.amazonaws.connect.event.participant.joined",
+            "ParticipantRole": "AGENT", "DisplayName": "Carla", "ContactId": contact,
+            "InitialContactId": contact, "AbsoluteTime": "2026-01-01T00:00:05.000Z"})
+        .to_string(),
+    );
+    for _ in 0..400 {
+        let joined = shared.store.find_by_contact(&contact).await.unwrap();
+        if joined.is_some_and(|s| s.agent_joined) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     texts_apart(&g.inbound, "549", "b", 3, Duration::from_millis(50)).await;
     wait_until("three separate texts", || g.delivered() == 5).await;
     assert_eq!(&g.connect.texts()[0][2..], ["b0", "b1", "b2"]);

@@ -584,8 +584,12 @@ async fn lost_answers_of_whatsapp_sends_are_counted_as_suspected_duplicates() {
         &w.router.metrics().await,
         "waconnect_whatsapp_suspected_duplicates_total",
     );
+    let avoided = metric(
+        &w.router.metrics().await,
+        "waconnect_whatsapp_resends_avoided_total",
+    );
     println!(
-        "{} (answers dropped: {}; suspected duplicates counted: {suspected})",
+        "{} (answers dropped: {}; resends avoided: {avoided}; suspected duplicates counted: {suspected})",
         tally.summary("lost_send_answers", dead_letters(&w.res).await.len()),
         proxy
             .counts

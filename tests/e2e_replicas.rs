@@ -151,7 +151,9 @@ async fn two_routers_racing_on_new_customers_open_one_chat_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_step_longer_than_the_visibility_timeout_is_delivered_once() {
     // The FIFO queues' visibility timeout is 5 s; SendMessage takes 8 s.
-    let (res, sim, _routers) = fleet("replicas_long_step", 2, &[]).await;
+    // Each text its own SendMessage (no burst aggregation), so the calls can be counted.
+    let (res, sim, _routers) =
+        fleet("replicas_long_step", 2, &[("WACONNECT_AGGREGATE", "false")]).await;
     let c = customer(3, 0);
     sim.send_text(&c, "opening").await;
     wait_for("the chat", Duration::from_secs(60), async || {
@@ -193,7 +195,7 @@ async fn a_step_longer_than_the_visibility_timeout_is_delivered_once() {
     );
     assert_eq!(
         sends, 2,
-        "the slow SendMessage ran once: no second router took it over"
+        "two texts, two SendMessage calls: the slow one ran once, no second router took it over"
     );
 }
 

@@ -186,7 +186,7 @@ impl Chats {
         let claim = self
             .sessions
             .claim_chat(
-                &customer.system_number,
+                &customer.business_number_id,
                 &customer.customer_id,
                 replacing,
                 &self.claimant,
@@ -196,7 +196,7 @@ impl Chats {
         if claim == Claim::Taken {
             if let Some(live) = self
                 .sessions
-                .find_by_customer(&customer.system_number, &customer.customer_id)
+                .find_by_customer(&customer.business_number_id, &customer.customer_id)
                 .await?
             {
                 tracing::info!(contact_id = %live.contact_id, "the customer's chat was started elsewhere; using it");
@@ -212,7 +212,7 @@ impl Chats {
         let request = |client_token: String| NewChatRequest {
             customer_id: customer.customer_id.clone(),
             display_name: customer.name.clone(),
-            system_number: customer.system_number.clone(),
+            business_number_id: customer.business_number_id.clone(),
             initial_text: initial_text.to_string(),
             client_token,
         };
@@ -242,7 +242,7 @@ impl Chats {
             channel: CHANNEL_WHATSAPP.to_string(),
             participant_token: started.participant_token,
             connection_token,
-            system_number: customer.system_number.clone(),
+            business_number_id: customer.business_number_id.clone(),
             name: customer.name.clone(),
             expires_at: chrono::Utc::now().timestamp() + self.chat_duration_secs,
             ended: false,
@@ -384,7 +384,7 @@ impl Chats {
             Some(s) => Some(s),
             None => {
                 self.sessions
-                    .find_by_customer(&customer.system_number, &customer.customer_id)
+                    .find_by_customer(&customer.business_number_id, &customer.customer_id)
                     .await?
             }
         };

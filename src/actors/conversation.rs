@@ -33,6 +33,7 @@ use crate::config::{number_label, Behaviour};
 use crate::delivery::gate::{Direction, Gate};
 use crate::delivery::retrying::{retrying, RetryContext};
 use crate::delivery::Arrival;
+use crate::domain::interactive::looks_like_a_menu_number;
 use crate::domain::{
     dedupe_key_chat_item, dedupe_key_inbound, reactions, split_text, text_message, ChatItem,
     ContentType, Customer, CustomerMessage, ItemType, Media, MediaKind, MessageContent,
@@ -112,6 +113,9 @@ pub struct Conversation {
     last_work: Instant,
     /// Texts waiting to go to the agent as one message (burst aggregation).
     burst: Option<Burst>,
+    /// When the store last said no agent had joined the cached chat (contact id): asked
+    /// again only after [`AGENT_RECHECK`], so texts in a bot's chat cost no lookup each.
+    agent_checked: Option<(String, Instant)>,
     typing: typing::Typing,
     /// Started on the first status (receipts beside the customer's messages).
     statuses: Option<receipts::StatusLane>,
@@ -126,6 +130,7 @@ impl Conversation {
             gate,
             last_work: Instant::now(),
             burst: None,
+            agent_checked: None,
             typing: typing::Typing::default(),
             statuses: None,
         }
@@ -240,7 +245,7 @@ async fn deliver_inbound(
     }
     let behaviour = &deps.behaviour;
     let ack = |reaction: Option<&'static str>, mark_read: bool| Acknowledge {
-        system_number: msg.system_number.clone(),
+        business_number_id: msg.business_number_id.clone(),
         customer_id: msg.customer_id.clone(),
         wamid: msg.wamid.clone(),
         mark_read,
@@ -263,13 +268,13 @@ async fn deliver_inbound(
             .clone()
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| "WhatsApp customer".into()),
-        system_number: msg.system_number.clone(),
+        business_number_id: msg.business_number_id.clone(),
     };
     if let (MessageContent::Media(media), Some(media_deps)) = (&msg.content, &deps.media) {
         let file = InboundFile {
             customer,
             wamid: &msg.wamid,
-            system_number: &msg.system_number,
+            business_number_id: &msg.business_number_id,
             media,
             caption: msg.agent_text(),
         };
@@ -278,7 +283,7 @@ async fn deliver_inbound(
         if let Some(notice) = &result.customer_notice {
             let send = deps
                 .send_whatsapp(SendWhatsApp {
-                    system_number: msg.system_number.clone(),
+                    business_number_id: msg.business_number_id.clone(),
                     body: text_message(&msg.customer_id, notice, Some(&msg.wamid)),
                 })
                 .await;
@@ -352,13 +357,18 @@ async fn deliver_inbound(
     }
 }
 
+/// How long "no agent in this chat" from the store is trusted. An agent's joining is
+/// usually learnt at once (its event reaches this conversation); the store is asked again
+/// for a join another replica saw. Until then texts keep being joined: nothing worse.
+const AGENT_RECHECK: Duration = Duration::from_secs(30);
+
 /// Whether a human agent is in the customer's chat, from the cached session or, when that
 /// says no, from the store (another replica may have seen the agent join). A lookup that
 /// fails counts as "no agent": the texts then wait a little, nothing worse.
 async fn agent_present(
     deps: ConversationDeps,
     cached: Option<Session>,
-    system_number: String,
+    business_number_id: String,
     customer_id: String,
 ) -> (bool, Option<Session>) {
     if cached.as_ref().is_some_and(|s| s.agent_joined) {
@@ -368,7 +378,7 @@ async fn agent_present(
         Some(s) => deps.sessions.find_by_contact(&s.contact_id).await,
         None => {
             deps.sessions
-                .find_by_customer(&system_number, &customer_id)
+                .find_by_customer(&business_number_id, &customer_id)
                 .await
         }
     };
@@ -464,15 +474,20 @@ async fn deliver_outbound(
 /// Sends one WhatsApp message to the customer under the retry policy.
 ///
 /// SendWhatsAppMessage has no idempotency token: when an attempt fails in a way that may
-/// have reached WhatsApp (a lost answer, a 5xx), sending again may give the customer a
-/// second copy, but not sending loses the message. We send again and count it
-/// (`waconnect_whatsapp_suspected_duplicates_total`); the SDK's own retries are off for
-/// this client so no hidden layer multiplies the copies.
+/// have reached WhatsApp (a lost answer, a timeout, a 5xx), sending again may give the
+/// customer a second copy, but not sending loses the message. When the message is part
+/// `part` of an agent item, whose arrival at WhatsApp is recorded from the send's answer
+/// and from WhatsApp's `sent` / `delivered` statuses ([`receipts::reached_whatsapp`]),
+/// the retry first waits up to [`STATUS_GRACE`] for such a record and sends nothing if
+/// one comes (`waconnect_whatsapp_resends_avoided_total`). Otherwise it sends again and
+/// counts it (`waconnect_whatsapp_suspected_duplicates_total`); the SDK's own retries are
+/// off for this client so no hidden layer multiplies the copies.
 pub async fn send_to_customer(
     deps: &ConversationDeps,
     ctx: &RetryContext,
     id: &str,
-    system_number: &str,
+    part: Option<usize>,
+    business_number_id: &str,
     body: &serde_json::Value,
 ) -> Result<String, Outcome> {
     let ambiguous = std::cell::Cell::new(false);
@@ -480,12 +495,19 @@ pub async fn send_to_customer(
         let ambiguous = &ambiguous;
         async move {
             if ambiguous.get() {
+                if let Some(part) = part {
+                    if let Some(wamid) = sent_meanwhile(deps, id, part).await {
+                        counter!(m::RESENDS_AVOIDED).increment(1);
+                        tracing::info!(%id, %wamid, "the lost answer's message reached WhatsApp: not sending it again");
+                        return Ok(wamid);
+                    }
+                }
                 counter!(m::SUSPECTED_DUPLICATES).increment(1);
                 tracing::warn!(%id, "sending again after an answer was lost: the customer may get it twice");
             }
             let result = deps
                 .send_whatsapp(SendWhatsApp {
-                    system_number: system_number.to_string(),
+                    business_number_id: business_number_id.to_string(),
                     body: body.clone(),
                 })
                 .await;
@@ -494,6 +516,32 @@ pub async fn send_to_customer(
         }
     })
     .await
+}
+
+/// How long a resend after a lost answer waits for WhatsApp's status of the first copy.
+/// Statuses come within a second or two; a resend held this long costs that reply as
+/// much latency, and only after an answer was lost.
+pub const STATUS_GRACE: Duration = Duration::from_secs(3);
+
+/// The WhatsApp message id of part `part` of agent item `id` if an earlier attempt is
+/// known to have reached WhatsApp, waiting up to [`STATUS_GRACE`] for its status.
+async fn sent_meanwhile(deps: &ConversationDeps, id: &str, part: usize) -> Option<String> {
+    let deadline = Instant::now() + STATUS_GRACE;
+    loop {
+        match receipts::reached_whatsapp(deps.dedupe.as_ref(), id, part).await {
+            Ok(Some(wamid)) => return Some(wamid),
+            Ok(None) => {}
+            // Unknown: sending again (and counting it) is the safe side.
+            Err(e) => {
+                tracing::debug!(%id, error = %e, "cannot tell whether the message reached WhatsApp");
+                return None;
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 impl Conversation {
@@ -508,6 +556,15 @@ impl Conversation {
             (false, true) => gauge!(m::SESSIONS_ACTIVE).increment(1.0),
             (true, false) => gauge!(m::SESSIONS_ACTIVE).decrement(1.0),
             _ => {}
+        }
+        // A chat read from or written to the store just now: its agent_joined is fresh.
+        let fresh = session.as_ref().filter(|new| {
+            self.session
+                .as_ref()
+                .is_none_or(|old| old.contact_id != new.contact_id)
+        });
+        if let Some(new) = fresh {
+            self.agent_checked = Some((new.contact_id.clone(), Instant::now()));
         }
         self.session = session;
     }
@@ -525,6 +582,7 @@ impl Conversation {
     fn may_aggregate(&self, message: &CustomerMessage) -> bool {
         self.deps.aggregation.is_some()
             && is_plain_text(message)
+            && !matches!(&message.content, MessageContent::Text { body } if looks_like_a_menu_number(body))
             && ignored_by_config(message, &self.deps.behaviour).is_none()
     }
 
@@ -536,7 +594,7 @@ impl Conversation {
         let message = &buffered.message;
         if self.deps.behaviour.acknowledge && buffered.arrival.receive_count <= 1 {
             self.deps.acknowledge(Acknowledge {
-                system_number: message.system_number.clone(),
+                business_number_id: message.business_number_id.clone(),
                 customer_id: message.customer_id.clone(),
                 wamid: message.wamid.clone(),
                 mark_read: true,
@@ -576,7 +634,7 @@ impl Conversation {
             .unzip();
         let session = texts
             .first()
-            .and_then(|(m, _)| self.session_with(&m.system_number));
+            .and_then(|(m, _)| self.session_with(&m.business_number_id));
         let deps = self.deps.clone();
         let fut = async move { deliver_burst(&deps, session, texts).await };
         Box::pin(
@@ -600,7 +658,7 @@ impl Conversation {
         started: Instant,
     ) -> ResponseActFuture<Self, ()> {
         let id = message.wamid.clone();
-        let session = self.session_with(&message.system_number);
+        let session = self.session_with(&message.business_number_id);
         let fut = deliver_inbound(self.deps.clone(), session, message, arrival);
         Box::pin(fut.into_actor(self).map(move |(outcome, session), act, _| {
             act.settle(&id, Direction::Inbound, &outcome);
@@ -627,10 +685,9 @@ impl Conversation {
         };
         if let Some(burst) = &self.burst {
             // A burst is the customer's texts to one business number (one chat).
-            let same_chat = burst
-                .texts
-                .first()
-                .is_none_or(|b| b.message.system_number == buffered.message.system_number);
+            let same_chat = burst.texts.first().is_none_or(|b| {
+                b.message.business_number_id == buffered.message.business_number_id
+            });
             if same_chat && burst.fits(&burst::agent_text(&buffered.message)) {
                 self.buffer(ctx, buffered);
                 return Box::pin(actix::fut::ready(()));
@@ -639,16 +696,30 @@ impl Conversation {
             let flush = self.flush_burst(ctx);
             return Box::pin(flush.map(move |_, act, ctx| act.buffer(ctx, buffered)));
         }
+        let cached = self.session_with(&buffered.message.business_number_id);
+        let checked_lately = cached.as_ref().is_some_and(|s| {
+            !s.agent_joined
+                && self.agent_checked.as_ref().is_some_and(|(contact, at)| {
+                    *contact == s.contact_id && at.elapsed() < AGENT_RECHECK
+                })
+        });
+        if checked_lately {
+            self.buffer(ctx, buffered);
+            return Box::pin(actix::fut::ready(()));
+        }
         let present = agent_present(
             self.deps.clone(),
-            self.session_with(&buffered.message.system_number),
-            buffered.message.system_number.clone(),
+            cached,
+            buffered.message.business_number_id.clone(),
             self.customer_id.clone(),
         );
         Box::pin(
             present
                 .into_actor(self)
                 .then(move |(present, session), act, ctx| {
+                    if let Some(s) = &session {
+                        act.agent_checked = Some((s.contact_id.clone(), Instant::now()));
+                    }
                     act.set_session(session);
                     if present {
                         let Buffered {
@@ -697,6 +768,8 @@ impl Handler<Work> for Conversation {
                 arrival,
                 reply,
             } => {
+                self.typing.saw(&message.business_number_id, &message.wamid);
+                count_number(&message.business_number_id, direction);
                 if self.may_aggregate(&message) {
                     self.text(ctx, *message, arrival, reply, started)
                 } else {
@@ -716,13 +789,13 @@ impl Handler<Work> for Conversation {
             } => {
                 let flush = self.flush_burst(ctx);
                 for m in &messages {
-                    self.typing.saw(&m.system_number, &m.wamid);
-                    count_number(&m.system_number, direction);
+                    self.typing.saw(&m.business_number_id, &m.wamid);
+                    count_number(&m.business_number_id, direction);
                 }
                 if self.deps.behaviour.acknowledge && arrival.receive_count <= 1 {
                     for m in &messages {
                         self.deps.acknowledge(Acknowledge {
-                            system_number: m.system_number.clone(),
+                            business_number_id: m.business_number_id.clone(),
                             customer_id: m.customer_id.clone(),
                             wamid: m.wamid.clone(),
                             mark_read: true,
@@ -734,7 +807,7 @@ impl Handler<Work> for Conversation {
                 Box::pin(flush.then(move |_, act, _| {
                     let session = texts
                         .first()
-                        .and_then(|(m, _)| act.session_with(&m.system_number));
+                        .and_then(|(m, _)| act.session_with(&m.business_number_id));
                     let deps = act.deps.clone();
                     let fut = async move { deliver_burst(&deps, session, texts).await };
                     fut.into_actor(act).map(move |(outcomes, session), act, _| {
@@ -760,7 +833,7 @@ impl Handler<Work> for Conversation {
                     self.reply(reply, Outcome::Done, started, m::OUTBOUND_ITEMS);
                     return AtomicResponse::new(Box::pin(actix::fut::ready(())));
                 }
-                count_number(&session.system_number, direction);
+                count_number(&session.business_number_id, direction);
                 let fut = deliver_outbound(deps, *item, *session, arrival);
                 Box::pin(fut.into_actor(self).map(move |outcome, act, _| {
                     act.settle(&id, direction, &outcome);
@@ -843,17 +916,17 @@ fn is_agent_typing(item: &ChatItem) -> bool {
 }
 
 /// Traffic per business number (configured ones by id, others as `default`).
-fn count_number(system_number: &str, direction: Direction) {
-    counter!(m::BUSINESS_NUMBER_MESSAGES, "number" => number_label(Some(system_number)),
+fn count_number(business_number_id: &str, direction: Direction) {
+    counter!(m::BUSINESS_NUMBER_MESSAGES, "number" => number_label(Some(business_number_id)),
         "direction" => direction.as_str())
     .increment(1);
 }
 
 impl Conversation {
-    /// The cached session if it is the customer's chat with `system_number`.
-    fn session_with(&self, system_number: &str) -> Option<Session> {
+    /// The cached session if it is the customer's chat with `business_number_id`.
+    fn session_with(&self, business_number_id: &str) -> Option<Session> {
         self.session
             .clone()
-            .filter(|s| s.system_number == system_number)
+            .filter(|s| s.business_number_id == business_number_id)
     }
 }

@@ -24,7 +24,7 @@ pub struct MediaLocation {
 #[derive(Message)]
 #[rtype(result = "Result<Downloaded, DownloadError>")]
 pub struct Download {
-    pub system_number: String,
+    pub business_number_id: String,
     pub media_id: String,
     /// The MIME type in the webhook, used when EUM does not report one.
     pub declared_mime: String,
@@ -99,7 +99,7 @@ impl Handler<Download> for MediaDownload {
             let result = async {
                 let info = whatsapp
                     .get_media(
-                        &req.system_number,
+                        &req.business_number_id,
                         &req.media_id,
                         &location.bucket,
                         &location.prefix,

@@ -130,7 +130,7 @@ impl Splitter {
                         ItemRoute::Forward(s)
                         | ItemRoute::EndSession(s)
                         | ItemRoute::AgentJoined(s) => {
-                            let group = customer_group(&s.system_number, &s.customer_id);
+                            let group = customer_group(&s.business_number_id, &s.customer_id);
                             let mut groups = lock(groups);
                             if groups.len() >= CACHE_LIMIT {
                                 groups.clear();

@@ -29,7 +29,7 @@ const METRICS: ActorMetrics = ActorMetrics::new("whatsapp_send");
 #[derive(Message)]
 #[rtype(result = "Result<String, PortError>")]
 pub struct SendWhatsApp {
-    pub system_number: String,
+    pub business_number_id: String,
     pub body: serde_json::Value,
 }
 
@@ -38,7 +38,7 @@ pub struct SendWhatsApp {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct Acknowledge {
-    pub system_number: String,
+    pub business_number_id: String,
     pub customer_id: String,
     pub wamid: String,
     pub mark_read: bool,
@@ -83,8 +83,8 @@ impl WhatsAppSend {
         }
     }
 
-    fn number(&mut self, system_number: &str) -> &mut Number {
-        if !self.numbers.contains_key(system_number) {
+    fn number(&mut self, business_number_id: &str) -> &mut Number {
+        if !self.numbers.contains_key(business_number_id) {
             if self.numbers.len() > 10_000 {
                 let now = Instant::now();
                 self.numbers.retain(|_, n| {
@@ -92,7 +92,7 @@ impl WhatsAppSend {
                 });
             }
             self.numbers.insert(
-                system_number.to_string(),
+                business_number_id.to_string(),
                 Number {
                     lanes: Lanes::new(self.ack_capacity),
                     slots: Slots::new(self.interval),
@@ -100,13 +100,15 @@ impl WhatsAppSend {
                 },
             );
         }
-        self.numbers.get_mut(system_number).expect("inserted above")
+        self.numbers
+            .get_mut(business_number_id)
+            .expect("inserted above")
     }
 
-    /// Gives `system_number`'s free slots to its waiting sends, replies first; sets a
+    /// Gives `business_number_id`'s free slots to its waiting sends, replies first; sets a
     /// wake-up for the next slot while sends still wait.
-    fn pump(&mut self, system_number: &str, ctx: &mut Context<Self>) {
-        let Some(number) = self.numbers.get_mut(system_number) else {
+    fn pump(&mut self, business_number_id: &str, ctx: &mut Context<Self>) {
+        let Some(number) = self.numbers.get_mut(business_number_id) else {
             return;
         };
         let now = Instant::now();
@@ -116,20 +118,20 @@ impl WhatsAppSend {
         }
         for next in due {
             let send = match next {
-                Next::Reply(reply) => self.send_reply(system_number, reply).boxed_local(),
-                Next::Ack(ack) => self.send_ack(system_number, ack).boxed_local(),
+                Next::Reply(reply) => self.send_reply(business_number_id, reply).boxed_local(),
+                Next::Ack(ack) => self.send_ack(business_number_id, ack).boxed_local(),
             };
             actix::spawn(send);
         }
         let number = self
             .numbers
-            .get_mut(system_number)
+            .get_mut(business_number_id)
             .expect("looked up above");
         gauge!(m::WHATSAPP_PENDING, "lane" => "reply").set(number.lanes.replies_pending() as f64);
         gauge!(m::WHATSAPP_PENDING, "lane" => "ack").set(number.lanes.acks_pending() as f64);
         if !number.lanes.is_empty() && !number.scheduled {
             number.scheduled = true;
-            let key = system_number.to_string();
+            let key = business_number_id.to_string();
             let wait = number
                 .slots
                 .next_free()
@@ -145,10 +147,10 @@ impl WhatsAppSend {
 
     fn send_reply(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         reply: PendingReply,
     ) -> impl std::future::Future<Output = ()> + 'static {
-        let send = self.tracked_send(system_number, reply.body);
+        let send = self.tracked_send(business_number_id, reply.body);
         async move {
             let _ = reply.answer.send(send.await);
         }
@@ -156,7 +158,7 @@ impl WhatsAppSend {
 
     fn send_ack(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         ack: Ack,
     ) -> impl std::future::Future<Output = ()> + 'static {
         let (body, wamid) = match &ack {
@@ -167,7 +169,7 @@ impl WhatsAppSend {
                 emoji,
             } => (reaction(customer_id, wamid, emoji), wamid.clone()),
         };
-        let send = self.tracked_send(system_number, body);
+        let send = self.tracked_send(business_number_id, body);
         async move {
             if let Err(e) = send.await {
                 tracing::warn!(%wamid, error = %e, "acknowledgement to the customer failed");
@@ -178,14 +180,14 @@ impl WhatsAppSend {
     /// One SendWhatsAppMessage, as a piece of this actor's work.
     fn tracked_send(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         body: serde_json::Value,
     ) -> impl std::future::Future<Output = Result<String, PortError>> + 'static {
         let whatsapp = self.whatsapp.clone();
-        let system_number = system_number.to_string();
+        let business_number_id = business_number_id.to_string();
         let send = async move {
             let started = Instant::now();
-            let result = whatsapp.send(&system_number, &body).await;
+            let result = whatsapp.send(&business_number_id, &body).await;
             METRICS.finished(&result, started);
             result
         };
@@ -218,13 +220,13 @@ impl Handler<SendWhatsApp> for WhatsAppSend {
 
     fn handle(&mut self, msg: SendWhatsApp, ctx: &mut Self::Context) -> Self::Result {
         let (answer, answered) = oneshot::channel();
-        self.number(&msg.system_number)
+        self.number(&msg.business_number_id)
             .lanes
             .push_reply(PendingReply {
                 body: msg.body,
                 answer,
             });
-        self.pump(&msg.system_number, ctx);
+        self.pump(&msg.business_number_id, ctx);
         let probe = self.probe.clone();
         Box::pin(async move {
             // Waiting for a slot is a deliberate wait, not a stuck sender; the send itself
@@ -258,7 +260,7 @@ impl Handler<Acknowledge> for WhatsAppSend {
                 emoji,
             });
         }
-        let number = self.number(&ack.system_number);
+        let number = self.number(&ack.business_number_id);
         for a in acks {
             let outcome = match number.lanes.push_ack(a) {
                 AckPush::Queued => "queued",
@@ -267,6 +269,6 @@ impl Handler<Acknowledge> for WhatsAppSend {
             };
             counter!(m::WHATSAPP_ACKS, "outcome" => outcome).increment(1);
         }
-        self.pump(&ack.system_number, ctx);
+        self.pump(&ack.business_number_id, ctx);
     }
 }

@@ -147,9 +147,9 @@ impl BusinessNumbers {
         }
     }
 
-    /// Where a chat with a customer of `system_number` (EUM id or ARN) starts.
-    pub fn target(&self, system_number: &str) -> &ChatTarget {
-        normalize_number(system_number)
+    /// Where a chat with a customer of `business_number_id` (EUM id or ARN) starts.
+    pub fn target(&self, business_number_id: &str) -> &ChatTarget {
+        normalize_number(business_number_id)
             .and_then(|id| self.routes.get(&id))
             .unwrap_or(&self.default)
     }
@@ -170,9 +170,9 @@ pub fn label_business_numbers(numbers: &BusinessNumbers) {
 
 /// The `number` label of a business number: its EUM id when it is configured, else
 /// `default` (any number the single-number flags serve), so the label stays bounded.
-pub fn number_label(system_number: Option<&str>) -> String {
+pub fn number_label(business_number_id: Option<&str>) -> String {
     let labelled = LABELLED.get();
-    system_number
+    business_number_id
         .and_then(normalize_number)
         .filter(|id| labelled.is_some_and(|set| set.contains(id)))
         .unwrap_or_else(|| "default".to_string())

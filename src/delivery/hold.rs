@@ -143,7 +143,7 @@ impl BurstHold {
         }
         match self
             .sessions
-            .find_by_customer(&unit.system_number, &unit.customer)
+            .find_by_customer(&unit.business_number_id, &unit.customer)
             .await
         {
             Ok(Some(session)) if session.agent_joined => {

@@ -11,6 +11,7 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::domain::interactive::looks_like_a_menu_number;
 use crate::domain::{unwrap_sns, DecodeError};
 use crate::ports::OutgoingMessage;
 
@@ -46,7 +47,7 @@ pub struct Unit {
     pub customer: String,
     /// The EUM phone number id of the business number written to ("" if the event does
     /// not map it): with `customer`, the chat.
-    pub system_number: String,
+    pub business_number_id: String,
     /// Characters of the text, when the unit is a customer's plain text message (the
     /// kind of unit burst aggregation may hold).
     pub text_chars: Option<usize>,
@@ -162,7 +163,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
             .get("metadata")
             .and_then(|m| text(m, "phone_number_id"))
             .unwrap_or_default();
-        let system_number = eum_number(&event, business).unwrap_or_default();
+        let business_number_id = eum_number(&event, business).unwrap_or_default();
         let mut rest = value.clone();
         let messages = rest.remove("messages");
         let statuses = rest.remove("statuses");
@@ -191,6 +192,8 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                 let text_chars = (field == "messages" && text(&item, "type") == Some("text"))
                     .then(|| item.get("text").and_then(|t| text(t, "body")))
                     .flatten()
+                    // A menu choice goes on its own, as in the conversation.
+                    .filter(|body| !looks_like_a_menu_number(body))
                     .map(|body| body.chars().count());
                 let mut value = rest.clone();
                 value.insert(field.to_string(), Value::Array(vec![item]));
@@ -200,7 +203,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                     timestamp,
                     value,
                     customer,
-                    system_number: system_number.clone(),
+                    business_number_id: business_number_id.clone(),
                     text_chars,
                 });
             }
@@ -213,7 +216,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                 timestamp: 0,
                 value: rest,
                 customer: String::new(),
-                system_number: system_number.clone(),
+                business_number_id: business_number_id.clone(),
                 text_chars: None,
             });
         }

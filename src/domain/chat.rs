@@ -10,7 +10,7 @@ pub struct Customer {
     /// Display name in the chat (the WhatsApp profile name, or a neutral default).
     pub name: String,
     /// EUM phone number id the customer wrote to.
-    pub system_number: String,
+    pub business_number_id: String,
 }
 
 /// One thing to put in the chat.

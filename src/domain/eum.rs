@@ -129,10 +129,10 @@ fn decode_change(
 ) -> Result<(), DecodeError> {
     match value.messages.as_ref().map(|m| m.named("value.messages")) {
         Some(Ok(messages)) if !messages.is_empty() => {
-            let system_number = system_number(value, phone_numbers)?;
+            let business_number_id = business_number_id(value, phone_numbers)?;
             let names = profile_names(value);
             let ctx = MessageContext {
-                system_number: &system_number,
+                business_number_id: &business_number_id,
                 names: &names,
                 fallback_timestamp,
             };
@@ -152,11 +152,11 @@ fn decode_change(
     match value.statuses.as_ref().map(|s| s.named("value.statuses")) {
         Some(Ok(statuses)) => {
             // Which number sent them: advisory (a receipt's label), so unmapped is fine.
-            let sender = system_number(value, phone_numbers).ok();
+            let sender = business_number_id(value, phone_numbers).ok();
             for (si, s) in statuses.iter().enumerate() {
                 match s.named("statuses[]").and_then(decode_status) {
                     Ok(mut s) => {
-                        s.system_number = sender.clone();
+                        s.business_number_id = sender.clone();
                         out.statuses.push(s)
                     }
                     Err(e) => out
@@ -182,7 +182,7 @@ fn decode_change(
 }
 
 /// The EUM phone number id for this change's `metadata.phone_number_id`.
-fn system_number(
+fn business_number_id(
     value: &ChangeValue,
     phone_numbers: &HashMap<String, String>,
 ) -> Result<String, DecodeError> {
@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(m.customer_id, "5491155550123");
         assert_eq!(m.customer_name.as_deref(), Some("Lucía"));
         assert_eq!(m.timestamp, 1763647391);
-        assert_eq!(m.system_number, SYSTEM);
+        assert_eq!(m.business_number_id, SYSTEM);
         m
     }
 
@@ -390,7 +390,7 @@ mod tests {
         v["whatsAppWebhookEntry"] = entry;
         let ev = decode_eum_event(&v.to_string()).unwrap();
         assert_eq!(ev.messages.len(), 1);
-        assert_eq!(ev.messages[0].system_number, SYSTEM);
+        assert_eq!(ev.messages[0].business_number_id, SYSTEM);
     }
 
     /// A synthetic event: `value` is the single change's value.
@@ -425,7 +425,7 @@ mod tests {
         .unwrap();
         let ids: Vec<_> = ev.messages.iter().map(|m| m.wamid.as_str()).collect();
         assert_eq!(ids, ["wamid.1", "wamid.5"]);
-        assert_eq!(ev.messages[0].system_number, "phone-number-id-aaa111");
+        assert_eq!(ev.messages[0].business_number_id, "phone-number-id-aaa111");
         // Meta omitted `contacts`: no name, no problem.
         assert_eq!(ev.messages[0].customer_name, None);
         assert_eq!(ev.statuses.len(), 1);
@@ -497,7 +497,7 @@ mod tests {
                 "messages": [text("wamid.1", json!("hi"))]}}]},
         });
         let ev = decode_eum_event(&event.to_string()).unwrap();
-        assert_eq!(ev.messages[0].system_number, "phone-number-id-b2");
+        assert_eq!(ev.messages[0].business_number_id, "phone-number-id-b2");
         assert_eq!(ev.problems.len(), 2);
     }
 
@@ -524,9 +524,9 @@ mod tests {
         });
         let ev = decode_eum_event(&event.to_string()).unwrap();
         assert_eq!(ev.messages.len(), 2);
-        assert_eq!(ev.messages[0].system_number, "phone-number-id-a1");
+        assert_eq!(ev.messages[0].business_number_id, "phone-number-id-a1");
         assert_eq!(ev.messages[0].customer_name.as_deref(), Some("Ana"));
-        assert_eq!(ev.messages[1].system_number, "phone-number-id-b2");
+        assert_eq!(ev.messages[1].business_number_id, "phone-number-id-b2");
         assert_eq!(ev.messages[1].customer_name, None);
         assert_eq!(
             ev.problems,

@@ -112,7 +112,7 @@ fn check_eum(event_text: &str) {
                 assert!(!m.customer_id.is_empty() && m.customer_id.len() <= 20);
                 assert!(m.customer_id.bytes().all(|b| b.is_ascii_digit()));
                 assert!(!m.wamid.is_empty() && m.wamid.len() <= limits::MAX_WAMID_CHARS);
-                assert!(m.system_number.starts_with("phone-number-id-"));
+                assert!(m.business_number_id.starts_with("phone-number-id-"));
                 if let Some(t) = m.agent_text() {
                     assert!(!t.trim().is_empty());
                 }
@@ -596,7 +596,7 @@ mod properties {
             prop_assert_eq!(&m.wamid, &id);
             prop_assert_eq!(&m.customer_id, &from);
             prop_assert_eq!(m.timestamp, ts);
-            prop_assert_eq!(&m.system_number, "phone-number-id-abc");
+            prop_assert_eq!(&m.business_number_id, "phone-number-id-abc");
             match (&m.content, &content) {
                 // serde_json reads floats from text to within an ulp (no float_roundtrip).
                 (

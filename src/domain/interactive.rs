@@ -869,3 +869,31 @@ mod tests {
         assert!(check_meta_interactive(&no_body).is_err());
     }
 }
+
+/// Longest text read as the number of a text menu's option ("12", "3.", "3)").
+const MAX_NUMBER_CHARS: usize = 6;
+
+/// Whether a customer text may be the number of an option of a numbered text menu: such
+/// a text goes to the chat on its own (never joined into a burst), as the option's
+/// response when a menu is remembered.
+pub fn looks_like_a_menu_number(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty()
+        && t.chars().count() <= MAX_NUMBER_CHARS
+        && t.starts_with(|c: char| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod menu_number_tests {
+    use super::looks_like_a_menu_number;
+
+    #[test]
+    fn numbers_are_short_digit_texts() {
+        for yes in ["1", " 2 ", "12.", "3)"] {
+            assert!(looks_like_a_menu_number(yes), "{yes}");
+        }
+        for no in ["", "uno", "a1", "1234567", "   "] {
+            assert!(!looks_like_a_menu_number(no), "{no}");
+        }
+    }
+}

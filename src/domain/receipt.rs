@@ -12,6 +12,9 @@ use serde_json::json;
 
 /// Meta's limit for `biz_opaque_callback_data`.
 pub const CALLBACK_DATA_MAX_CHARS: usize = 512;
+/// Callback data of our acknowledgements (reactions): their statuses are known at once
+/// not to be about an agent message, with no lookup.
+pub const ACKNOWLEDGEMENT_CALLBACK: &str = "waconnect-ack";
 /// Longest id (contact or item) we put in callback data; Connect's are 36-character UUIDs.
 const MAX_ID_CHARS: usize = 128;
 
@@ -99,8 +102,8 @@ pub fn sent_key(item_id: &str, part: usize) -> String {
 
 /// Dedupe-table key of the numbered text menu last sent to a customer of a business
 /// number (value: [`crate::domain::interactive::TextMenu`] JSON).
-pub fn text_menu_key(system_number: &str, customer_id: &str) -> String {
-    format!("menu#{system_number}#{customer_id}")
+pub fn text_menu_key(business_number_id: &str, customer_id: &str) -> String {
+    format!("menu#{business_number_id}#{customer_id}")
 }
 
 /// The SendEvent content of a receipt for chat item `item_id`.

@@ -123,7 +123,7 @@ mod tests {
             customer_id: "15551234567".into(),
             customer_name: None,
             timestamp: 0,
-            system_number: "phone-number-id-a".into(),
+            business_number_id: "phone-number-id-a".into(),
             reply_to: None,
             content,
         }

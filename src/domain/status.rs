@@ -32,7 +32,7 @@ pub struct DeliveryStatus {
     pub callback_data: Option<String>,
     /// EUM phone number id of the business number that sent the message, when the
     /// change's metadata maps to one.
-    pub system_number: Option<String>,
+    pub business_number_id: Option<String>,
 }
 
 impl DeliveryStatus {
@@ -79,7 +79,7 @@ pub(crate) fn decode_status(s: &WebhookStatus) -> Result<DeliveryStatus, DecodeE
         timestamp: s.timestamp.get().map(|t| t.0),
         error_codes,
         callback_data,
-        system_number: None,
+        business_number_id: None,
     })
 }
 
@@ -108,7 +108,7 @@ mod tests {
                 timestamp: Some(1763650991),
                 error_codes: vec![131047],
                 callback_data: None,
-                system_number: None,
+                business_number_id: None,
             }
         );
         assert!(s.window_closed());

@@ -55,7 +55,7 @@ pub struct CustomerMessage {
     /// Unix seconds when the customer sent it.
     pub timestamp: i64,
     /// EUM phone number id (`phone-number-id-<suffix>`) of the business number written to.
-    pub system_number: String,
+    pub business_number_id: String,
     /// `context.id`: the message this one quotes, when the customer used "reply".
     pub reply_to: Option<String>,
     pub content: MessageContent,
@@ -179,7 +179,7 @@ pub struct ContactPhone {
 /// What a message needs from its surroundings in the event.
 pub(crate) struct MessageContext<'a> {
     /// EUM phone number id of the business number for this change.
-    pub system_number: &'a str,
+    pub business_number_id: &'a str,
     /// `contacts[]`: wa_id -> profile name (already sanitized).
     pub names: &'a HashMap<String, String>,
     /// Timestamp used when a message has none (the event's `message_timestamp`).
@@ -216,7 +216,7 @@ pub(crate) fn decode_message(
         customer_id,
         customer_name,
         timestamp,
-        system_number: ctx.system_number.to_string(),
+        business_number_id: ctx.business_number_id.to_string(),
         reply_to,
         content,
     })
@@ -518,7 +518,7 @@ mod tests {
     fn decode(v: Value) -> Result<CustomerMessage, DecodeError> {
         let names = ctx_names();
         let ctx = MessageContext {
-            system_number: "phone-number-id-abc",
+            business_number_id: "phone-number-id-abc",
             names: &names,
             fallback_timestamp: Some(1_700_000_000),
         };
@@ -548,7 +548,7 @@ mod tests {
         assert_eq!(m.customer_id, "5491155550123");
         assert_eq!(m.customer_name.as_deref(), Some("Lucía"));
         assert_eq!(m.timestamp, 1763647391);
-        assert_eq!(m.system_number, "phone-number-id-abc");
+        assert_eq!(m.business_number_id, "phone-number-id-abc");
         assert_eq!(m.reply_to, None);
         assert_eq!(
             m.content,

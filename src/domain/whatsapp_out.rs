@@ -60,6 +60,7 @@ pub fn text_message(to_wa_id: &str, body: &str, reply_to: Option<&str>) -> Value
 pub fn reaction(to_wa_id: &str, message_id: &str, emoji: &str) -> Value {
     let mut v = envelope(to_wa_id, "reaction");
     v["reaction"] = json!({"message_id": message_id, "emoji": emoji});
+    v["biz_opaque_callback_data"] = json!(super::receipt::ACKNOWLEDGEMENT_CALLBACK);
     v
 }
 
@@ -154,7 +155,8 @@ mod tests {
             reaction("15551234567", "wamid.A", reactions::FILE_OK),
             json!({"messaging_product": "whatsapp", "recipient_type": "individual",
                    "to": "+15551234567", "type": "reaction",
-                   "reaction": {"message_id": "wamid.A", "emoji": "📎"}})
+                   "reaction": {"message_id": "wamid.A", "emoji": "📎"},
+                   "biz_opaque_callback_data": "waconnect-ack"})
         );
     }
 

@@ -47,7 +47,7 @@ use crate::sim::{sns_envelope, SimIdentity};
 use crate::supervision::Probe;
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:waconnect-loadtest";
-const SYSTEM_NUMBER: &str = "phone-number-id-loadtest";
+const BUSINESS_NUMBER_ID: &str = "phone-number-id-loadtest";
 
 #[derive(Debug, Clone, Args)]
 pub struct ActorArgs {
@@ -117,7 +117,7 @@ fn customer(i: u64) -> Customer {
     Customer {
         customer_id: format!("549110000{i:04}"),
         name: format!("Load {i}"),
-        system_number: SYSTEM_NUMBER.into(),
+        business_number_id: BUSINESS_NUMBER_ID.into(),
     }
 }
 
@@ -216,7 +216,7 @@ async fn whatsapp_send(
                 tick.tick().await;
                 let c = customer(n % customers);
                 let ack = |reaction, mark_read| Acknowledge {
-                    system_number: SYSTEM_NUMBER.into(),
+                    business_number_id: BUSINESS_NUMBER_ID.into(),
                     customer_id: c.customer_id.clone(),
                     wamid: format!("wamid.lt-{n}"),
                     mark_read,
@@ -235,7 +235,7 @@ async fn whatsapp_send(
             let started = Instant::now();
             sender
                 .send(SendWhatsApp {
-                    system_number: SYSTEM_NUMBER.into(),
+                    business_number_id: BUSINESS_NUMBER_ID.into(),
                     body: text_message(&customer(n % 100).customer_id, &format!("lt-r{n}"), None),
                 })
                 .await
@@ -319,7 +319,7 @@ async fn media_download(
             let started = Instant::now();
             let got = download
                 .send(Download {
-                    system_number: SYSTEM_NUMBER.into(),
+                    business_number_id: BUSINESS_NUMBER_ID.into(),
                     media_id: n.to_string(),
                     declared_mime: "image/jpeg".into(),
                 })
@@ -595,7 +595,7 @@ async fn graph(args: &ActorArgs, latency: Latency, calls: &Arc<Calls>) -> Result
     let customers = args.customers.max(1);
     let identity = SimIdentity::default();
     let rss_before = status_bytes("self", "VmRSS").unwrap_or(0);
-    let system_number = identity.phone_number_id();
+    let business_number_id = identity.phone_number_id();
     match args.name {
         ActorName::ConnectEventIntake => {
             for i in 0..customers {
@@ -605,7 +605,7 @@ async fn graph(args: &ActorArgs, latency: Latency, calls: &Arc<Calls>) -> Result
                     channel: CHANNEL_WHATSAPP.into(),
                     participant_token: format!("ptoken-{i}"),
                     connection_token: format!("conn-{i}"),
-                    system_number: system_number.clone(),
+                    business_number_id: business_number_id.clone(),
                     name: customer(i).name,
                     expires_at: chrono::Utc::now().timestamp() + 86_400,
                     ended: false,
@@ -646,7 +646,7 @@ async fn graph(args: &ActorArgs, latency: Latency, calls: &Arc<Calls>) -> Result
             supervisor.clone(),
         );
         let identity = identity.clone();
-        let system_number = system_number.clone();
+        let business_number_id = business_number_id.clone();
         async move {
             let i = n % customers;
             match name {
@@ -676,7 +676,7 @@ async fn graph(args: &ActorArgs, latency: Latency, calls: &Arc<Calls>) -> Result
                             customer_id: c.customer_id.clone(),
                             customer_name: Some(c.name),
                             timestamp: chrono::Utc::now().timestamp(),
-                            system_number,
+                            business_number_id,
                             reply_to: None,
                             content: MessageContent::Text {
                                 body: format!("lt-{n}"),

@@ -367,7 +367,12 @@ pub async fn run(args: E2eArgs) -> Result<Report, AppError> {
             let graph = crate::modes::local_graph(
                 "127.0.0.1:0".parse().expect("a socket address"),
                 &dir,
-                &BehaviourSettings::default(),
+                // Every text its own chat item, counted as it arrives: no burst
+                // aggregation (a bot's chat joins quick texts; the load is an agent's).
+                &BehaviourSettings {
+                    aggregate: Some(false),
+                    ..BehaviourSettings::default()
+                },
                 1,
             )
             .await?;

@@ -270,8 +270,8 @@ struct StoreState {
 }
 
 /// Sessions are per (business number, customer), as in the real store.
-fn chat_key(system_number: &str, customer_id: &str) -> String {
-    format!("{system_number}#{customer_id}")
+fn chat_key(business_number_id: &str, customer_id: &str) -> String {
+    format!("{business_number_id}#{customer_id}")
 }
 
 /// DynamoDB: sessions, claims, done keys and leases in maps.
@@ -303,7 +303,7 @@ impl MemStore {
     pub fn insert_session(&self, session: Session) {
         let mut state = self.state();
         state.live.insert(
-            chat_key(&session.system_number, &session.customer_id),
+            chat_key(&session.business_number_id, &session.customer_id),
             session.contact_id.clone(),
         );
         state.sessions.insert(session.contact_id.clone(), session);
@@ -314,14 +314,14 @@ impl MemStore {
 impl SessionStore for MemStore {
     async fn find_by_customer(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
     ) -> PortResult<Option<Session>> {
         self.call("Query").await;
         let state = self.state();
         Ok(state
             .live
-            .get(&chat_key(system_number, customer_id))
+            .get(&chat_key(business_number_id, customer_id))
             .and_then(|c| state.sessions.get(c))
             .filter(|s| !s.ended)
             .cloned())
@@ -332,14 +332,14 @@ impl SessionStore for MemStore {
     }
     async fn claim_chat(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
         _: Duration,
     ) -> PortResult<Claim> {
         self.call("TransactWriteItems").await;
-        let key = chat_key(system_number, customer_id);
+        let key = chat_key(business_number_id, customer_id);
         let mut state = self.state();
         let live = state.live.get(&key).cloned();
         if live.is_some() && live.as_deref() != replacing {
@@ -355,7 +355,7 @@ impl SessionStore for MemStore {
     }
     async fn create(&self, session: &Session, claimant: &str) -> PortResult<()> {
         self.call("TransactWriteItems").await;
-        let key = chat_key(&session.system_number, &session.customer_id);
+        let key = chat_key(&session.business_number_id, &session.customer_id);
         let mut state = self.state();
         if state.claims.get(&key).map(String::as_str) != Some(claimant) {
             return Err(PortError::new(
@@ -377,7 +377,7 @@ impl SessionStore for MemStore {
         let mut state = self.state();
         if let Some(s) = state.sessions.get_mut(contact_id) {
             s.ended = true;
-            let key = chat_key(&s.system_number, &s.customer_id);
+            let key = chat_key(&s.business_number_id, &s.customer_id);
             state.live.remove(&key);
         }
         Ok(())

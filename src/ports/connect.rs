@@ -9,7 +9,7 @@ pub struct NewChatRequest {
     pub display_name: String,
     /// EUM phone number id, stored as the `systemNumber` contact attribute; it also picks
     /// the instance, flow and extra attributes of the chat ([`crate::config::BusinessNumbers`]).
-    pub system_number: String,
+    pub business_number_id: String,
     /// InitialMessage content (text/plain, 1..=1024 characters).
     pub initial_text: String,
     /// Idempotency token: the same token returns the same contact.

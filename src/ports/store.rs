@@ -18,7 +18,7 @@ pub struct Session {
     pub participant_token: String,
     pub connection_token: String,
     /// The EUM phone number id the customer wrote to (`phone-number-id-...`).
-    pub system_number: String,
+    pub business_number_id: String,
     /// The customer's WhatsApp profile name.
     pub name: String,
     /// TTL attribute `date`: epoch seconds after which the item may be deleted.
@@ -41,7 +41,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("contact_id", &self.contact_id)
             .field("channel", &self.channel)
-            .field("system_number", &self.system_number)
+            .field("business_number_id", &self.business_number_id)
             .field("expires_at", &self.expires_at)
             .field("ended", &self.ended)
             .finish_non_exhaustive()
@@ -69,22 +69,22 @@ pub enum Claim {
 /// still the caller's.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// The customer's live chat with the business number `system_number` (EUM phone
+    /// The customer's live chat with the business number `business_number_id` (EUM phone
     /// number id) on the WhatsApp channel: unexpired and not ended. A customer writing to
     /// two numbers has two chats.
     async fn find_by_customer(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
     ) -> PortResult<Option<Session>>;
     /// A chat by contact id, ended ones included (see [`Session::ended`]).
     async fn find_by_contact(&self, contact_id: &str) -> PortResult<Option<Session>>;
     /// Claims the right to start the customer's next chat with business number
-    /// `system_number` for `ttl`. `replacing` names the chat the caller found dead (a
+    /// `business_number_id` for `ttl`. `replacing` names the chat the caller found dead (a
     /// renewal); None for a customer with no chat.
     async fn claim_chat(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,

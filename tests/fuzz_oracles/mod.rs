@@ -82,7 +82,7 @@ fn check_event(what: &str, event: &InboundEvent) {
             "{what}: customer id {:?} is not a WhatsApp id",
             m.customer_id
         );
-        assert!(m.system_number.starts_with("phone-number-id-"));
+        assert!(m.business_number_id.starts_with("phone-number-id-"));
     }
 }
 

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use actix::SpawnHandle;
 use metrics::counter;
 
-use super::{finish, ConversationDeps};
+use super::{already_done, deliver_inbound, finish, ConversationDeps};
 use crate::actors::connect_upload::Deliver;
 use crate::actors::whatsapp_send::Acknowledge;
 use crate::actors::{Outcome, Reply};
+use crate::delivery::gate::Direction;
 use crate::delivery::retrying::retrying;
 use crate::delivery::Arrival;
 use crate::domain::{
@@ -117,12 +118,7 @@ pub async fn deliver_burst(
             continue;
         }
         let key = dedupe_key_inbound(&message.wamid);
-        let ctx = deps.retry_context(arrival);
-        match retrying(&ctx, "dedupe check", &message.wamid, || {
-            deps.dedupe.is_done(&key)
-        })
-        .await
-        {
+        match already_done(deps, arrival, &key, &message.wamid, Direction::Inbound).await {
             Ok(true) => {
                 counter!(m::DEDUPE_HITS, "direction" => "inbound").increment(1);
             }
@@ -141,7 +137,7 @@ pub async fn deliver_burst(
             .clone()
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| "WhatsApp customer".into()),
-        system_number: first.system_number.clone(),
+        business_number_id: first.business_number_id.clone(),
     };
     let joined: Vec<String> = fresh.iter().map(|&i| agent_text(&texts[i].0)).collect();
     let pieces: Vec<Piece> = split_text(&joined.join("\n"), CONNECT_MESSAGE_MAX_CHARS)
@@ -177,7 +173,7 @@ pub async fn deliver_burst(
                 finish(deps, &dedupe_key_inbound(&message.wamid), message, arrival).await;
                 if deps.behaviour.acknowledge {
                     deps.acknowledge(Acknowledge {
-                        system_number: message.system_number.clone(),
+                        business_number_id: message.business_number_id.clone(),
                         customer_id: message.customer_id.clone(),
                         wamid: message.wamid.clone(),
                         mark_read: false,
@@ -190,6 +186,20 @@ pub async fn deliver_burst(
             tracing::info!(contact_id = %new_session.contact_id, texts = fresh.len(),
                 first_wamid = %wamids[0], "burst delivered to agent as one message");
             (outcomes, Some(new_session))
+        }
+        // One text Connect can never take must not sink the others joined to it: each
+        // goes on its own, and only the bad one is dead-lettered.
+        Err(Outcome::Reject { reason }) if fresh.len() > 1 => {
+            tracing::warn!(texts = fresh.len(), first_wamid = %wamids[0], %reason,
+                "a burst was refused: delivering its texts one by one");
+            let mut session = session;
+            for &i in &fresh {
+                let (message, arrival) = texts[i].clone();
+                let (outcome, now) = deliver_inbound(deps.clone(), session, message, arrival).await;
+                session = now;
+                outcomes[i] = outcome;
+            }
+            (outcomes, session)
         }
         Err(outcome) => {
             for &i in &fresh {
@@ -240,7 +250,7 @@ mod tests {
                     customer_id: "1".into(),
                     customer_name: None,
                     timestamp: 0,
-                    system_number: "p".into(),
+                    business_number_id: "p".into(),
                     reply_to: None,
                     content: MessageContent::Text { body: text.clone() },
                 },

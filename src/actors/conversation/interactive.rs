@@ -14,7 +14,7 @@ use metrics::counter;
 use super::ConversationDeps;
 use crate::delivery::retrying::retrying;
 use crate::delivery::Arrival;
-use crate::domain::interactive::{self, Choice, Rendered, TextMenu};
+use crate::domain::interactive::{self, looks_like_a_menu_number, Choice, Rendered, TextMenu};
 use crate::domain::receipt::text_menu_key;
 use crate::domain::{text_message, ChatItem, ContentType, CustomerMessage, MessageContent, Piece};
 use crate::metrics as m;
@@ -22,8 +22,6 @@ use crate::ports::Session;
 
 /// How long a numbered text menu waits for its answer.
 pub const TEXT_MENU_TTL: Duration = Duration::from_secs(3600);
-/// Longest customer text read as a menu number ("12.", " 3 ").
-const MAX_NUMBER_CHARS: usize = 6;
 
 /// An agent MESSAGE item as a WhatsApp body, and what to remember once it is sent.
 pub(super) struct AgentBody {
@@ -69,7 +67,7 @@ pub(super) async fn sent(deps: &ConversationDeps, session: &Session, body: Agent
         counter!(m::BOT_MENUS, "shape" => shape).increment(1);
     }
     let Some(menu) = body.menu else { return };
-    let key = text_menu_key(&session.system_number, &session.customer_id);
+    let key = text_menu_key(&session.business_number_id, &session.customer_id);
     if let Err(e) = deps
         .dedupe
         .put_value(&key, &menu.to_json(), TEXT_MENU_TTL)
@@ -91,7 +89,7 @@ pub(super) async fn choice_piece(
         MessageContent::Interactive {
             reply_id, title, ..
         } => (Choice::from_reply(reply_id, title)?, "reply"),
-        MessageContent::Text { body } if looks_like_a_number(body) => {
+        MessageContent::Text { body } if looks_like_a_menu_number(body) => {
             (remembered_choice(deps, arrival, msg, body).await?, "number")
         }
         _ => return None,
@@ -105,13 +103,6 @@ pub(super) async fn choice_piece(
     })
 }
 
-fn looks_like_a_number(text: &str) -> bool {
-    let t = text.trim();
-    !t.is_empty()
-        && t.chars().count() <= MAX_NUMBER_CHARS
-        && t.starts_with(|c: char| c.is_ascii_digit())
-}
-
 /// The choice a number names in the customer's remembered text menu; the menu is
 /// forgotten once answered.
 async fn remembered_choice(
@@ -120,7 +111,7 @@ async fn remembered_choice(
     msg: &CustomerMessage,
     text: &str,
 ) -> Option<Choice> {
-    let key = text_menu_key(&msg.system_number, &msg.customer_id);
+    let key = text_menu_key(&msg.business_number_id, &msg.customer_id);
     let ctx = deps.retry_context(arrival);
     // A failed lookup only means the number reaches the chat as text.
     let stored = retrying(&ctx, "text menu lookup", &msg.wamid, || {
@@ -134,19 +125,4 @@ async fn remembered_choice(
         tracing::warn!(wamid = %msg.wamid, error = %e, "could not forget an answered text menu");
     }
     Some(choice)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_short_digit_texts() {
-        for yes in ["1", " 2 ", "12.", "3)"] {
-            assert!(looks_like_a_number(yes), "{yes}");
-        }
-        for no in ["", "uno", "a1", "1234567", "   "] {
-            assert!(!looks_like_a_number(no), "{no}");
-        }
-    }
 }

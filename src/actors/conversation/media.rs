@@ -164,7 +164,7 @@ async fn tell_agent(
 pub struct InboundFile<'a> {
     pub customer: Customer,
     pub wamid: &'a str,
-    pub system_number: &'a str,
+    pub business_number_id: &'a str,
     pub media: &'a Media,
     /// Agent text that follows the file (the caption, reply marker included).
     pub caption: Option<String>,
@@ -306,7 +306,7 @@ pub async fn deliver_inbound_media(
     let media = f.media;
     let downloaded = retrying(&ctx, "download media", f.wamid, || {
         media_deps.download(Download {
-            system_number: f.system_number.to_string(),
+            business_number_id: f.business_number_id.to_string(),
             media_id: media.media_id.clone(),
             declared_mime: media.mime_type.clone(),
         })
@@ -431,7 +431,7 @@ fn customer_of(session: &Session) -> Customer {
     Customer {
         customer_id: session.customer_id.clone(),
         name: session.name.clone(),
-        system_number: session.system_number.clone(),
+        business_number_id: session.business_number_id.clone(),
     }
 }
 

@@ -29,7 +29,7 @@ use crate::config::number_label;
 use crate::delivery::retrying::{retrying, RetryContext};
 use crate::delivery::Arrival;
 use crate::domain::receipt::{
-    message_key, receipt_content, sent_key, AgentMessageRef, ReceiptKind,
+    message_key, receipt_content, sent_key, AgentMessageRef, ReceiptKind, ACKNOWLEDGEMENT_CALLBACK,
 };
 use crate::domain::send_failure::SendFailure;
 use crate::domain::{client_token, DeliveryStatus};
@@ -115,14 +115,23 @@ pub async fn send_agent_message(
     if let Some(data) = &callback {
         body["biz_opaque_callback_data"] = json!(data);
     }
-    match send_to_customer(deps, ctx, item_id, &session.system_number, &body).await {
+    match send_to_customer(
+        deps,
+        ctx,
+        item_id,
+        Some(part),
+        &session.business_number_id,
+        &body,
+    )
+    .await
+    {
         Ok(wamid) => {
             remember(deps, &wamid, callback.as_deref(), &reference).await;
             Ok(wamid)
         }
         Err(Outcome::Reject { reason }) => {
             let failure = SendFailure::refused(&reason);
-            count_failure(&failure, Some(&session.system_number));
+            count_failure(&failure, Some(&session.business_number_id));
             tracing::warn!(item_id, contact_id = %session.contact_id, %reason,
                 "WhatsApp refused the agent's message; telling the agent");
             if deps.behaviour.receipts {
@@ -176,9 +185,9 @@ fn count(status: &str, outcome: &'static str) {
     counter!(m::RECEIPTS, "status" => status, "outcome" => outcome).increment(1);
 }
 
-fn count_failure(failure: &SendFailure, system_number: Option<&str>) {
+fn count_failure(failure: &SendFailure, business_number_id: Option<&str>) {
     counter!(m::SEND_FAILURES, "code_class" => failure.code_class(),
-        "number" => number_label(system_number))
+        "number" => number_label(business_number_id))
     .increment(1);
 }
 
@@ -235,12 +244,14 @@ async fn find_reference(
     ctx: &RetryContext,
     status: &DeliveryStatus,
 ) -> Result<Option<AgentMessageRef>, Outcome> {
-    if let Some(reference) = status
-        .callback_data
-        .as_deref()
-        .and_then(AgentMessageRef::parse)
-    {
-        return Ok(Some(reference));
+    match status.callback_data.as_deref() {
+        Some(ACKNOWLEDGEMENT_CALLBACK) => return Ok(None),
+        Some(data) => {
+            if let Some(reference) = AgentMessageRef::parse(data) {
+                return Ok(Some(reference));
+            }
+        }
+        None => {}
     }
     let key = message_key(&status.message_id);
     let linked = retrying(ctx, "receipt lookup", &status.message_id, || {
@@ -336,7 +347,7 @@ pub(super) async fn handle_status(
         ReceiptKind::Sent => "recorded",
         ReceiptKind::Failed => {
             let failure = SendFailure::from_codes(status.error_codes.clone());
-            count_failure(&failure, status.system_number.as_deref());
+            count_failure(&failure, status.business_number_id.as_deref());
             tracing::warn!(wamid = %status.message_id, %reference, codes = ?status.error_codes,
                 code_class = failure.code_class(), "WhatsApp reports an agent message failed");
             if deps.behaviour.receipts {

@@ -116,7 +116,7 @@ pub async fn deliver(
         let quoted = format!("🔊 _{}_", t.text);
         let reply = deps
             .send_whatsapp(SendWhatsApp {
-                system_number: customer.system_number.clone(),
+                business_number_id: customer.business_number_id.clone(),
                 body: text_message(&customer.customer_id, &quoted, Some(wamid)),
             })
             .await;

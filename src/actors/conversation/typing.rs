@@ -25,19 +25,20 @@ pub(super) struct Typing {
     shown: HashMap<String, Instant>,
 }
 
-/// The message id of `<wamid>:<piece>` (a session's `opened_by`).
+/// The message id of `<wamid>:<piece>` (a session's `opened_by`); None when the chat was
+/// opened by something else (a burst of texts is named by a token of its wamids).
 fn opening_wamid(opened_by: &str) -> Option<&str> {
     opened_by
         .rsplit_once(':')
         .map(|(wamid, _)| wamid)
-        .filter(|w| !w.is_empty())
+        .filter(|w| w.starts_with("wamid.") && w.len() > "wamid.".len())
 }
 
 impl Typing {
-    /// A customer message arrived from `system_number`'s customer.
-    pub fn saw(&mut self, system_number: &str, wamid: &str) {
+    /// A customer message arrived from `business_number_id`'s customer.
+    pub fn saw(&mut self, business_number_id: &str, wamid: &str) {
         self.latest
-            .insert(system_number.to_string(), wamid.to_string());
+            .insert(business_number_id.to_string(), wamid.to_string());
     }
 
     /// Whether to show an indicator in `session`'s chat now, and on which message; or why
@@ -48,7 +49,7 @@ impl Typing {
         interval: Duration,
         now: Instant,
     ) -> Result<String, &'static str> {
-        let number = &session.system_number;
+        let number = &session.business_number_id;
         if self
             .shown
             .get(number)
@@ -87,7 +88,7 @@ pub(super) fn agent_typing(deps: &ConversationDeps, typing: &mut Typing, session
     };
     let deps = deps.clone();
     let request = SendWhatsApp {
-        system_number: session.system_number.clone(),
+        business_number_id: session.business_number_id.clone(),
         body: mark_read_with_typing(&wamid),
     };
     let contact_id = session.contact_id.clone();
@@ -115,7 +116,7 @@ mod tests {
             channel: CHANNEL_WHATSAPP.into(),
             participant_token: String::new(),
             connection_token: String::new(),
-            system_number: number.into(),
+            business_number_id: number.into(),
             name: "Ana".into(),
             expires_at: 0,
             ended: false,
@@ -153,6 +154,11 @@ mod tests {
     fn opening_piece_names_the_message() {
         assert_eq!(opening_wamid("wamid.X:1"), Some("wamid.X"));
         assert_eq!(opening_wamid("wamid.a:b:0"), Some("wamid.a:b"));
+        assert_eq!(
+            opening_wamid("3f2a9c:0"),
+            None,
+            "a burst's token is no message id"
+        );
         assert_eq!(opening_wamid(":0"), None);
         assert_eq!(opening_wamid("nocolon"), None);
     }

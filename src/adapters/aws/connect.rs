@@ -65,7 +65,10 @@ impl ConnectChat for AwsConnect {
             .build()
             .map_err(|e| build_error(OP, e))?;
         // The business number written to picks instance, flow and extra attributes.
-        let target = self.target.business_numbers.target(&request.system_number);
+        let target = self
+            .target
+            .business_numbers
+            .target(&request.business_number_id);
         let mut call = self
             .connect
             .start_chat_contact()
@@ -78,7 +81,7 @@ impl ConnectChat for AwsConnect {
             .attributes("Channel", CHANNEL_WHATSAPP)
             .attributes("customerId", &request.customer_id)
             .attributes("customerName", &request.display_name)
-            .attributes("systemNumber", &request.system_number)
+            .attributes("systemNumber", &request.business_number_id)
             .participant_details(details)
             .initial_message(initial)
             .chat_duration_in_minutes(self.chat_duration_minutes)

@@ -51,7 +51,7 @@ fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
         ("channel".into(), s(&session.channel)),
         ("participantToken".into(), s(&session.participant_token)),
         ("connectionToken".into(), s(&session.connection_token)),
-        ("systemNumber".into(), s(&session.system_number)),
+        ("systemNumber".into(), s(&session.business_number_id)),
         ("name".into(), s(&session.name)),
         (
             "date".into(),
@@ -72,9 +72,9 @@ fn to_item(session: &Session) -> HashMap<String, AttributeValue> {
 /// key no contact id can take. It has no `customerId` attribute, so the customer index
 /// does not list it. Attributes: `active` (the live chat's contact id), `activeExpires`,
 /// `claimant`, `claimExpires`, and the TTL `date`.
-fn pointer_key(system_number: &str, customer_id: &str) -> AttributeValue {
+fn pointer_key(business_number_id: &str, customer_id: &str) -> AttributeValue {
     s(&format!(
-        "customer#{CHANNEL_WHATSAPP}#{system_number}#{customer_id}"
+        "customer#{CHANNEL_WHATSAPP}#{business_number_id}#{customer_id}"
     ))
 }
 
@@ -85,7 +85,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Session {
         channel: get_s(item, "channel"),
         participant_token: get_s(item, "participantToken"),
         connection_token: get_s(item, "connectionToken"),
-        system_number: get_s(item, "systemNumber"),
+        business_number_id: get_s(item, "systemNumber"),
         name: get_s(item, "name"),
         expires_at: get_n(item, "date"),
         ended: item
@@ -118,7 +118,7 @@ impl DynamoSessionStore {
 impl SessionStore for DynamoSessionStore {
     async fn find_by_customer(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
     ) -> PortResult<Option<Session>> {
         let out = observe(
@@ -143,7 +143,7 @@ impl SessionStore for DynamoSessionStore {
             .filter(|s| s.expires_at > now && !s.ended && !s.connection_token.is_empty())
             // One chat per business number: the customer's chat with another number is
             // not this one (the reference sample's items carry systemNumber too).
-            .filter(|s| s.system_number == system_number)
+            .filter(|s| s.business_number_id == business_number_id)
             .max_by_key(|s| s.expires_at))
     }
 
@@ -164,7 +164,7 @@ impl SessionStore for DynamoSessionStore {
 
     async fn claim_chat(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
@@ -181,7 +181,7 @@ impl SessionStore for DynamoSessionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("contactId", pointer_key(system_number, customer_id))
+            .key("contactId", pointer_key(business_number_id, customer_id))
             .update_expression("SET claimant = :me, claimExpires = :exp, #date = :keep")
             .expression_attribute_names("#date", "date")
             .expression_attribute_values(":me", s(claimant))
@@ -230,7 +230,7 @@ impl SessionStore for DynamoSessionStore {
             .table_name(&self.table)
             .key(
                 "contactId",
-                pointer_key(&session.system_number, &session.customer_id),
+                pointer_key(&session.business_number_id, &session.customer_id),
             )
             .update_expression(
                 "SET active = :cid, activeExpires = :exp REMOVE claimant, claimExpires",
@@ -303,7 +303,7 @@ impl SessionStore for DynamoSessionStore {
                 .table_name(&self.table)
                 .key(
                     "contactId",
-                    pointer_key(&session.system_number, &session.customer_id),
+                    pointer_key(&session.business_number_id, &session.customer_id),
                 )
                 .update_expression("REMOVE active, activeExpires")
                 .condition_expression("active = :cid")
@@ -560,7 +560,7 @@ mod tests {
             channel: CHANNEL_WHATSAPP.into(),
             participant_token: "pt".into(),
             connection_token: "ct".into(),
-            system_number: "phone-number-id-abc".into(),
+            business_number_id: "phone-number-id-abc".into(),
             name: "Ana".into(),
             expires_at: 1_900_000_000,
             ended: false,

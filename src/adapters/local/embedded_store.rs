@@ -32,8 +32,8 @@ const DONE: TableDefinition<&str, i64> = TableDefinition::new("done");
 const SERVICE: &str = "embedded-store";
 
 /// A customer of a business number: chats are per (business number, customer).
-fn customer_key(system_number: &str, customer_id: &str) -> String {
-    format!("{system_number}#{customer_id}")
+fn customer_key(business_number_id: &str, customer_id: &str) -> String {
+    format!("{business_number_id}#{customer_id}")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,7 +43,9 @@ struct StoredSession {
     channel: String,
     participant_token: String,
     connection_token: String,
-    system_number: String,
+    // The name data files written before the rename carry.
+    #[serde(rename = "system_number")]
+    business_number_id: String,
     name: String,
     expires_at: i64,
     #[serde(default)]
@@ -62,7 +64,7 @@ impl From<&Session> for StoredSession {
             channel: s.channel.clone(),
             participant_token: s.participant_token.clone(),
             connection_token: s.connection_token.clone(),
-            system_number: s.system_number.clone(),
+            business_number_id: s.business_number_id.clone(),
             name: s.name.clone(),
             expires_at: s.expires_at,
             ended: s.ended,
@@ -80,7 +82,7 @@ impl From<StoredSession> for Session {
             channel: s.channel,
             participant_token: s.participant_token,
             connection_token: s.connection_token,
-            system_number: s.system_number,
+            business_number_id: s.business_number_id,
             name: s.name,
             expires_at: s.expires_at,
             ended: s.ended,
@@ -150,10 +152,10 @@ fn read_session(db: &Database, contact_id: &str) -> Result<Option<Session>, Stri
 impl SessionStore for EmbeddedStore {
     async fn find_by_customer(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
     ) -> PortResult<Option<Session>> {
-        let key = customer_key(system_number, customer_id);
+        let key = customer_key(business_number_id, customer_id);
         self.blocking("FindByCustomer", move |db| {
             let contact_id = {
                 let tx = db.begin_read().map_err(|e| e.to_string())?;
@@ -178,14 +180,14 @@ impl SessionStore for EmbeddedStore {
 
     async fn claim_chat(
         &self,
-        system_number: &str,
+        business_number_id: &str,
         customer_id: &str,
         replacing: Option<&str>,
         claimant: &str,
         ttl: Duration,
     ) -> PortResult<Claim> {
         let (customer_id, replacing, claimant) = (
-            customer_key(system_number, customer_id),
+            customer_key(business_number_id, customer_id),
             replacing.map(str::to_string),
             claimant.to_string(),
         );
@@ -245,7 +247,7 @@ impl SessionStore for EmbeddedStore {
 
     async fn create(&self, session: &Session, claimant: &str) -> PortResult<()> {
         let stored = StoredSession::from(session);
-        let key = customer_key(&session.system_number, &session.customer_id);
+        let key = customer_key(&session.business_number_id, &session.customer_id);
         let claimant = claimant.to_string();
         let lost = self
             .blocking("Create", move |db| {
@@ -307,7 +309,7 @@ impl SessionStore for EmbeddedStore {
                         .insert(contact_id.as_str(), bytes.as_slice())
                         .map_err(|e| e.to_string())?;
                     let mut index = tx.open_table(BY_CUSTOMER).map_err(|e| e.to_string())?;
-                    let key = customer_key(&stored.system_number, &stored.customer_id);
+                    let key = customer_key(&stored.business_number_id, &stored.customer_id);
                     let points_here = index
                         .get(key.as_str())
                         .map_err(|e| e.to_string())?
@@ -491,7 +493,7 @@ mod tests {
             channel: CHANNEL_WHATSAPP.into(),
             participant_token: "pt".into(),
             connection_token: "ct".into(),
-            system_number: "phone-number-id-x".into(),
+            business_number_id: "phone-number-id-x".into(),
             name: "Ana".into(),
             expires_at: now_secs() + 3600,
             ended: false,
@@ -626,7 +628,7 @@ mod tests {
             Claim::Granted
         );
         let mut other = session("c2", "549");
-        other.system_number = "phone-number-id-y".into();
+        other.business_number_id = "phone-number-id-y".into();
         store.create(&other, "me").await.unwrap();
         let found = async |n: &str| {
             store
