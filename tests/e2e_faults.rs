@@ -429,7 +429,7 @@ async fn a_poison_message_is_dead_lettered_with_its_reason_and_blocks_no_longer_
     let blocked = poisoned_at.elapsed();
     let (tally, problems) = wait_inbound(&w.sim, &traffic, DEADLINE).await;
     println!(
-        "{} (poison dead-lettered; the message behind it followed {:.1}s after the poison was sent: 6 attempts, each one SendMessage call of up to 3 SDK tries, with 0.2+0.4+0.8+1+1 s of backoff between them)",
+        "{} (poison dead-lettered; the message behind it followed {:.1}s after the poison was sent: 6 attempts, each one SendMessage call of up to 3 SDK tries, with 0.2+0.4+0.8+1+1 s of backoff between them; when the regroup stage joined the two texts in a burst, one more attempt of each on its own)",
         tally.summary("poison", 1),
         blocked.as_secs_f64()
     );
@@ -606,6 +606,10 @@ async fn lost_answers_of_whatsapp_sends_are_counted_as_suspected_duplicates() {
         tally.duplicated
     );
     assert!(tally.sent >= 500);
+    assert!(
+        avoided > 0.0,
+        "a lost answer's message whose status came was not sent again"
+    );
 }
 
 /// Keeps `Value` in use for helpers shared with other files.

@@ -66,6 +66,9 @@ pub struct ConversationDeps {
     /// Burst aggregation, when it happens here (without the FIFO stage; with it, the
     /// regroup stage holds the texts and passes a burst on as one piece of work).
     pub aggregation: Option<BurstPolicy>,
+    /// Every remote step gets one attempt (see [`RetryContext::single_attempt`]): for
+    /// telling which text of a refused burst is the bad one.
+    pub single_attempt: bool,
 }
 
 impl ConversationDeps {
@@ -76,6 +79,7 @@ impl ConversationDeps {
             lifecycle: self.lifecycle.clone(),
             probe: None,
             receive_count: arrival.receive_count,
+            single_attempt: self.single_attempt,
         }
     }
 

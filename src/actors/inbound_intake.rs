@@ -100,6 +100,7 @@ async fn dispatch(
         .map_err(|e| e.reason())?;
     for status in &event.statuses {
         record_status(status);
+        crate::actors::conversation::receipts::note_status(status);
     }
     let mut messages = event.messages;
     let mut outcomes = Vec::with_capacity(messages.len() + event.statuses.len());

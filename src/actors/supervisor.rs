@@ -317,6 +317,7 @@ impl Supervisor {
                 .behaviour
                 .aggregation
                 .filter(|_| self.adapters.inbound_fifo.is_none()),
+            single_attempt: false,
         }
     }
 

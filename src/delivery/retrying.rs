@@ -26,6 +26,10 @@ pub struct RetryContext {
     pub probe: Option<Arc<Probe>>,
     /// How many times the work's queue message has been received.
     pub receive_count: u32,
+    /// One attempt, whatever the failure and whatever the state of the dependency: the
+    /// step's own failure is the answer (a `Reject`). For probing steps that already
+    /// spent their attempts together (the texts of a refused burst, one by one).
+    pub single_attempt: bool,
 }
 
 /// Runs `step` until it succeeds, the policy gives up (`Outcome::Reject`) or the message
@@ -50,6 +54,12 @@ where
             Err(e) => e,
         };
         failures += 1;
+        if ctx.single_attempt {
+            tracing::warn!(%id, what, error = %error, "step failed on its single attempt");
+            return Err(Outcome::Reject {
+                reason: format!("{error}; failed again on its own"),
+            });
+        }
         let down = dependency::is_down(error.service);
         let attempt = Attempt {
             counted,
@@ -117,6 +127,7 @@ mod tests {
             lifecycle: Arc::new(Lifecycle::default()),
             probe: None,
             receive_count: 1,
+            single_attempt: false,
         }
     }
 

@@ -192,12 +192,24 @@ pub async fn deliver_burst(
         Err(Outcome::Reject { reason }) if fresh.len() > 1 => {
             tracing::warn!(texts = fresh.len(), first_wamid = %wamids[0], %reason,
                 "a burst was refused: delivering its texts one by one");
+            // The burst spent the attempts; each text gets one more, on its own, so the
+            // dependency's state (its failures were this burst's) holds nobody back.
+            let probe = ConversationDeps {
+                single_attempt: true,
+                ..deps.clone()
+            };
             let mut session = session;
             for &i in &fresh {
                 let (message, arrival) = texts[i].clone();
-                let (outcome, now) = deliver_inbound(deps.clone(), session, message, arrival).await;
+                let (outcome, now) =
+                    deliver_inbound(probe.clone(), session, message, arrival).await;
                 session = now;
-                outcomes[i] = outcome;
+                outcomes[i] = match outcome {
+                    Outcome::Reject { reason: own } => Outcome::Reject {
+                        reason: format!("{own} (in a burst: {reason})"),
+                    },
+                    other => other,
+                };
             }
             (outcomes, session)
         }

@@ -82,17 +82,77 @@ fn was_recorded(key: &str) -> bool {
         .contains(key)
 }
 
+/// WhatsApp message ids of agent messages whose `sent` / `delivered` status this process
+/// received, by `wa-sent` key, most recent last: read by a resend waiting for the first
+/// copy's status while its conversation (where statuses are otherwise handled) is busy
+/// with that very resend.
+struct SeenSent {
+    order: std::collections::VecDeque<String>,
+    wamids: std::collections::HashMap<String, String>,
+}
+
+fn seen_sent() -> &'static std::sync::Mutex<SeenSent> {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<SeenSent>> = std::sync::OnceLock::new();
+    SEEN.get_or_init(|| {
+        std::sync::Mutex::new(SeenSent {
+            order: std::collections::VecDeque::new(),
+            wamids: std::collections::HashMap::new(),
+        })
+    })
+}
+
+/// Notes a status as it is received (before it reaches the customer's conversation):
+/// a `sent` or `delivered` status of an agent message means that message reached
+/// WhatsApp.
+pub fn note_status(status: &DeliveryStatus) {
+    let kind = ReceiptKind::of(&status.status);
+    if !matches!(kind, ReceiptKind::Sent | ReceiptKind::Delivered) {
+        return;
+    }
+    let Some(reference) = status
+        .callback_data
+        .as_deref()
+        .and_then(AgentMessageRef::parse)
+    else {
+        return;
+    };
+    let key = sent_key(&reference.item_id, reference.part);
+    let mut seen = seen_sent().lock().unwrap_or_else(|e| e.into_inner());
+    if seen
+        .wamids
+        .insert(key.clone(), status.message_id.clone())
+        .is_none()
+    {
+        seen.order.push_back(key);
+        if seen.order.len() > RECORDED_KEPT {
+            if let Some(old) = seen.order.pop_front() {
+                seen.wamids.remove(&old);
+            }
+        }
+    }
+}
+
 /// Whether an earlier attempt of part `part` (0: the first or only WhatsApp message) of
 /// agent chat item `item_id` reached WhatsApp: EUM accepted it, or WhatsApp reported it
-/// `sent` or `delivered`. Answers the WhatsApp message id. For deciding not to send again
-/// after an answer was lost; `None` means no record (it may still have reached WhatsApp
-/// if its status has not come yet).
+/// `sent` or `delivered` (to this process, or recorded by any). Answers the WhatsApp
+/// message id. For deciding not to send again after an answer was lost; `None` means no
+/// record (it may still have reached WhatsApp if its status has not come yet).
 pub async fn reached_whatsapp(
     dedupe: &dyn DedupeStore,
     item_id: &str,
     part: usize,
 ) -> PortResult<Option<String>> {
-    dedupe.get_value(&sent_key(item_id, part)).await
+    let key = sent_key(item_id, part);
+    let seen = seen_sent()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .wamids
+        .get(&key)
+        .cloned();
+    match seen {
+        Some(wamid) => Ok(Some(wamid)),
+        None => dedupe.get_value(&key).await,
+    }
 }
 
 /// Sends part `part` of agent item `item_id` to the customer of `session`, tagged for
