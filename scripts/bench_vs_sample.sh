@@ -12,6 +12,8 @@
 # Usage: ./scripts/bench_vs_sample.sh [RATE per second, default 10] [DURATION, default 30s]
 # Needs: the release binary (built if missing), moto in .venv (./scripts/test.sh installs it).
 # Everything listens on 127.0.0.1; nothing is fetched from the network.
+# Burst aggregation is off (BENCH_AGGREGATE=true turns it on): the sample's handler sends
+# each text at once, and a burst's quiet gap would be measured as latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -82,6 +84,7 @@ WACONNECT_CONNECT_INSTANCE_ID=$INSTANCE_ID WACONNECT_CONTACT_FLOW_ID=$FLOW_ID \
 WACONNECT_STREAMING_TOPIC_ARN=$(field "$R" connect_topic_arn) \
 AWS_ENDPOINT_URL_CONNECT=$SIM_URL AWS_ENDPOINT_URL_CONNECTPARTICIPANT=$SIM_URL \
 AWS_ENDPOINT_URL_SOCIALMESSAGING=$SIM_URL RUST_LOG="${BENCH_RUST_LOG:-info}" \
+WACONNECT_AGGREGATE="${BENCH_AGGREGATE:-false}" \
     "$BIN" run --admin-listen "127.0.0.1:$ADMIN" >.test-logs/bench-waconnect-router.log 2>&1 &
 ROUTER=$!
 PIDS+=($ROUTER)

@@ -589,7 +589,12 @@ async fn graph(args: &ActorArgs, latency: Latency, calls: &Arc<Calls>) -> Result
         transcriber: None,
         http: http()?,
     };
-    let behaviour = Behaviour::from_settings(&BehaviourSettings::default())?;
+    // The per-text path an agent's chat takes: no burst aggregation (a bot's chat joins
+    // quick texts and sends them after a quiet gap; that would measure the gap).
+    let behaviour = Behaviour::from_settings(&BehaviourSettings {
+        aggregate: Some(false),
+        ..BehaviourSettings::default()
+    })?;
     let lifecycle = Arc::new(Lifecycle::default());
     let supervisor = Supervisor::new(adapters, behaviour, TOPIC.into(), lifecycle).start();
     let customers = args.customers.max(1);
