@@ -21,6 +21,14 @@ pub fn customer_group(business: &str, customer: &str) -> String {
     hex_sha256(&[business, customer])
 }
 
+/// The FIFO group of a customer's statuses (receipts of our messages): apart from their
+/// messages. A status never has to wait for the customer's messages nor they for it
+/// (docs/delivery.md, "Receipts"), and in one group every acknowledgement's status would
+/// queue between the customer's texts, one receive-and-delete round each.
+pub fn status_group(business: &str, customer: &str) -> String {
+    hex_sha256(&[business, customer, "statuses"])
+}
+
 /// A FIFO deduplication id for an event id (wamid, Connect item id...).
 pub fn dedupe_id(kind: &str, id: &str) -> String {
     hex_sha256(&[kind, id])
@@ -180,7 +188,10 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
             for item in list {
                 found = true;
                 let customer = text(&item, who).unwrap_or_default().to_string();
-                let group = customer_group(business, &customer);
+                let group = match kind {
+                    "st" => status_group(business, &customer),
+                    _ => customer_group(business, &customer),
+                };
                 let id = match (text(&item, "id"), text(&item, "status")) {
                     (Some(id), Some(status)) => format!("{id}|{status}"),
                     (Some(id), None) => id.to_string(),
@@ -282,10 +293,11 @@ mod tests {
         assert_eq!(order, ["x", "wamid.out", "a", "b"]);
         assert_eq!(out[2].group, out[3].group, "one customer, one group");
         assert_ne!(out[0].group, out[2].group);
-        assert_eq!(
+        assert_ne!(
             out[1].group, out[2].group,
-            "statuses go with their customer"
+            "statuses have a group of their own"
         );
+        assert_eq!(out[1].group, Some(status_group("111", "549")));
         assert!(decoded.iter().all(|e| e.problems.is_empty()));
     }
 
