@@ -61,13 +61,13 @@ async fn main() {
     )
     .await;
     let sim = Sim::start(&res).await;
+    // Debug logs cost time on the path measured; LATENCY_BENCH_RUST_LOG asks for them
+    // when the figures need explaining.
+    let log = std::env::var("LATENCY_BENCH_RUST_LOG").unwrap_or("warn,waconnect=info".into());
     let _router = Router::start(
         &res,
         &sim,
-        &[
-            ("WACONNECT_AGGREGATE", "false"),
-            ("RUST_LOG", "warn,waconnect=info"),
-        ],
+        &[("WACONNECT_AGGREGATE", "false"), ("RUST_LOG", log.as_str())],
     )
     .await;
     let customers: Vec<String> = (0..customers_n).map(|i| customer(87, i)).collect();
