@@ -16,6 +16,8 @@
 //!
 //! [`Direction::Status`]: crate::delivery::gate::Direction::Status
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics::counter;
@@ -41,64 +43,56 @@ use crate::supervision::unavailable;
 /// of the item can come (the retry policy gives up within hours).
 pub const SENT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// `wa-sent` records this process wrote after EUM accepted the message, most recent
-/// last: a `sent` / `delivered` status of one of them need not write it again (the
-/// status write is for answers that were lost). Only saves writes: a record forgotten
-/// here is written again, the same.
-struct Recorded {
-    order: std::collections::VecDeque<String>,
-    keys: std::collections::HashSet<String>,
+/// The latest [`RECENT_KEPT`] keys put, with their values, oldest forgotten first.
+struct Recent<V> {
+    order: VecDeque<String>,
+    values: HashMap<String, V>,
 }
 
-const RECORDED_KEPT: usize = 10_000;
+const RECENT_KEPT: usize = 10_000;
 
-fn recorded() -> &'static std::sync::Mutex<Recorded> {
-    static RECORDED: std::sync::OnceLock<std::sync::Mutex<Recorded>> = std::sync::OnceLock::new();
-    RECORDED.get_or_init(|| {
-        std::sync::Mutex::new(Recorded {
-            order: std::collections::VecDeque::new(),
-            keys: std::collections::HashSet::new(),
+impl<V: Clone> Recent<V> {
+    fn new() -> Mutex<Self> {
+        Mutex::new(Self {
+            order: VecDeque::new(),
+            values: HashMap::new(),
         })
-    })
-}
+    }
 
-fn note_recorded(key: &str) {
-    let mut r = recorded().lock().unwrap_or_else(|e| e.into_inner());
-    if r.keys.insert(key.to_string()) {
-        r.order.push_back(key.to_string());
-        if r.order.len() > RECORDED_KEPT {
-            if let Some(old) = r.order.pop_front() {
-                r.keys.remove(&old);
+    fn put(this: &Mutex<Self>, key: &str, value: V) {
+        let mut r = this.lock().unwrap_or_else(|e| e.into_inner());
+        if r.values.insert(key.to_string(), value).is_none() {
+            r.order.push_back(key.to_string());
+            if r.order.len() > RECENT_KEPT {
+                if let Some(old) = r.order.pop_front() {
+                    r.values.remove(&old);
+                }
             }
         }
     }
+
+    fn get(this: &Mutex<Self>, key: &str) -> Option<V> {
+        let r = this.lock().unwrap_or_else(|e| e.into_inner());
+        r.values.get(key).cloned()
+    }
+}
+
+/// `wa-sent` records this process wrote: a `sent` / `delivered` status of one of them
+/// need not write it again (the status write is for answers that were lost). Only saves
+/// writes: a record forgotten here is written again, the same.
+static RECORDED: LazyLock<Mutex<Recent<()>>> = LazyLock::new(Recent::new);
+
+/// WhatsApp message ids of agent messages whose `sent` / `delivered` status this process
+/// received, by `wa-sent` key: read by a resend waiting for the first copy's status while
+/// its conversation (where statuses are otherwise handled) is busy with that very resend.
+static SEEN_SENT: LazyLock<Mutex<Recent<String>>> = LazyLock::new(Recent::new);
+
+fn note_recorded(key: &str) {
+    Recent::put(&RECORDED, key, ());
 }
 
 fn was_recorded(key: &str) -> bool {
-    recorded()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .keys
-        .contains(key)
-}
-
-/// WhatsApp message ids of agent messages whose `sent` / `delivered` status this process
-/// received, by `wa-sent` key, most recent last: read by a resend waiting for the first
-/// copy's status while its conversation (where statuses are otherwise handled) is busy
-/// with that very resend.
-struct SeenSent {
-    order: std::collections::VecDeque<String>,
-    wamids: std::collections::HashMap<String, String>,
-}
-
-fn seen_sent() -> &'static std::sync::Mutex<SeenSent> {
-    static SEEN: std::sync::OnceLock<std::sync::Mutex<SeenSent>> = std::sync::OnceLock::new();
-    SEEN.get_or_init(|| {
-        std::sync::Mutex::new(SeenSent {
-            order: std::collections::VecDeque::new(),
-            wamids: std::collections::HashMap::new(),
-        })
-    })
+    Recent::get(&RECORDED, key).is_some()
 }
 
 /// Notes a status as it is received (before it reaches the customer's conversation):
@@ -117,19 +111,7 @@ pub fn note_status(status: &DeliveryStatus) {
         return;
     };
     let key = sent_key(&reference.item_id, reference.part);
-    let mut seen = seen_sent().lock().unwrap_or_else(|e| e.into_inner());
-    if seen
-        .wamids
-        .insert(key.clone(), status.message_id.clone())
-        .is_none()
-    {
-        seen.order.push_back(key);
-        if seen.order.len() > RECORDED_KEPT {
-            if let Some(old) = seen.order.pop_front() {
-                seen.wamids.remove(&old);
-            }
-        }
-    }
+    Recent::put(&SEEN_SENT, &key, status.message_id.clone());
 }
 
 /// Whether an earlier attempt of part `part` (0: the first or only WhatsApp message) of
@@ -143,13 +125,7 @@ pub async fn reached_whatsapp(
     part: usize,
 ) -> PortResult<Option<String>> {
     let key = sent_key(item_id, part);
-    let seen = seen_sent()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .wamids
-        .get(&key)
-        .cloned();
-    match seen {
+    match Recent::get(&SEEN_SENT, &key) {
         Some(wamid) => Ok(Some(wamid)),
         None => dedupe.get_value(&key).await,
     }

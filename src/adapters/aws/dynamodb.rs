@@ -359,11 +359,11 @@ impl DynamoDedupeStore {
     pub fn new(client: Client, table: String) -> Self {
         Self { client, table }
     }
-}
 
-#[async_trait]
-impl DedupeStore for DynamoDedupeStore {
-    async fn is_done(&self, key: &str) -> PortResult<bool> {
+    /// The item under `key` unless its `expires` has passed (DynamoDB's TTL deletes
+    /// expired items only eventually). A consistent read: a redelivery right after a
+    /// record must see it.
+    async fn unexpired(&self, key: &str) -> PortResult<Option<HashMap<String, AttributeValue>>> {
         let out = observe(
             SERVICE,
             "GetItem",
@@ -375,9 +375,14 @@ impl DedupeStore for DynamoDedupeStore {
                 .send(),
         )
         .await?;
-        Ok(out
-            .item()
-            .is_some_and(|item| get_n(item, "expires") > now_secs()))
+        Ok(out.item.filter(|item| get_n(item, "expires") > now_secs()))
+    }
+}
+
+#[async_trait]
+impl DedupeStore for DynamoDedupeStore {
+    async fn is_done(&self, key: &str) -> PortResult<bool> {
+        Ok(self.unexpired(key).await?.is_some())
     }
 
     async fn mark_done(&self, key: &str, ttl: Duration) -> PortResult<()> {
@@ -475,23 +480,10 @@ impl DedupeStore for DynamoDedupeStore {
     }
 
     async fn get_value(&self, key: &str) -> PortResult<Option<String>> {
-        let out = observe(
-            SERVICE,
-            "GetItem",
-            self.client
-                .get_item()
-                .table_name(&self.table)
-                .key("id", s(key))
-                .consistent_read(true)
-                .send(),
-        )
-        .await?;
-        Ok(out
-            .item()
-            .filter(|item| get_n(item, "expires") > now_secs())
-            .and_then(|item| item.get("value"))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
+        Ok(self
+            .unexpired(key)
+            .await?
+            .and_then(|item| item.get("value").and_then(|v| v.as_s().ok()).cloned()))
     }
 }
 
