@@ -28,6 +28,11 @@ else
 fi
 ensure_rust_components
 failed=()
+if [ "${CI:-}" = true ]; then
+    # CI builds once from a clean clone: incremental caches would only take disk.
+    export CARGO_INCREMENTAL=0
+fi
+info "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where the build goes"
 # A failure here is reported at the end; the browser test then fails saying what is missing.
 ensure_playwright || failed+=("playwright-core install (npm ci in tests/browser)")
 
@@ -61,16 +66,21 @@ if [ $# -gt 0 ]; then
     cargo test --no-fail-fast "$@" || failed+=("cargo test")
 else
     section "5/6 operations checks (scripts/check_ops.sh)"
-    if cargo build --bins; then
+    # The binary the tests use, built once: `cargo build --bins` would resolve features
+    # without the dev-dependencies (proptest, tempfile change getrandom's features, and
+    # every AWS crate above it), so the tests would compile the whole tree a second time:
+    # twice the time and several GB of disk more (CI once ran out of disk there).
+    if cargo test --lib --bins --tests --no-run; then
         WACONNECT_BIN="${CARGO_TARGET_DIR:-target}/debug/waconnect" scripts/check_ops.sh ||
             failed+=("check_ops")
     else
-        failed+=("cargo build")
+        failed+=("cargo test --no-run")
     fi
     section "6/6 cargo test --lib --bins --tests --no-fail-fast"
     cargo test --lib --bins --tests --no-fail-fast || failed+=("cargo test")
 fi
 
+info "disk: target/ holds $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1)"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "test.sh FAILED: ${failed[*]} (logs: .test-logs/)" >&2
     exit 1
