@@ -6,8 +6,16 @@ visibility timeout, and two concurrent receives can both hand out messages of th
 FIFO message group (each computes the in-flight groups before the other marks its
 messages received). Real SQS does neither, and the tests of per-customer order across
 replicas rely on both. This wrapper serialises every SQS backend operation under one
-re-entrant lock; long polls wait outside the lock (polling every 50 ms), so one client's
-20 s wait never blocks the others.
+re-entrant lock. A long poll waits on a condition of that lock (which the wait
+releases, so one client's 20 s wait never blocks the others) and is woken by every
+change that can make a message receivable: a send, a delete (it frees a FIFO group), a
+visibility change. moto's own long poll instead re-checks a copy of the in-flight groups
+taken when the poll began, so a group freed during the poll stays blocked until the poll
+returns for another reason, and it spins while only blocked messages are visible. The
+first version of this wrapper polled every 50 ms instead; both put tens of milliseconds
+per queue hop into the latency figures that real SQS does not (docs/performance.md).
+A message whose visibility timeout runs out wakes no one: polls look again every
+RECHECK at least.
 
 Usage: moto_server.py HOST PORT  (as `moto_server -H HOST -p PORT`).
 """
@@ -20,7 +28,8 @@ import time
 from moto.sqs.models import SQSBackend
 
 LOCK = threading.RLock()
-POLL_EVERY = 0.05
+CHANGED = threading.Condition(LOCK)
+RECHECK = 0.25
 
 _receive = SQSBackend.receive_message
 
@@ -28,28 +37,34 @@ _receive = SQSBackend.receive_message
 def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
                     message_attribute_names=None):
     deadline = time.monotonic() + (wait_seconds_timeout or 0)
-    while True:
-        with LOCK:
+    with LOCK:
+        while True:
             messages = _receive(self, queue_name, count, 0, visibility_timeout,
                                 message_attribute_names)
-        if messages or time.monotonic() >= deadline:
-            return messages
-        time.sleep(POLL_EVERY)
+            left = deadline - time.monotonic()
+            if messages or left <= 0:
+                return messages
+            CHANGED.wait(min(left, RECHECK))
 
 
-def locked(method):
+def locked(method, wakes):
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         with LOCK:
-            return method(*args, **kwargs)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                if wakes:
+                    CHANGED.notify_all()
     return wrapper
 
 
 SQSBackend.receive_message = receive_message
 for name in ("send_message", "send_message_batch", "delete_message", "delete_message_batch",
-             "change_message_visibility", "change_message_visibility_batch", "purge_queue",
-             "create_queue", "delete_queue", "get_queue_attributes", "set_queue_attributes"):
-    setattr(SQSBackend, name, locked(getattr(SQSBackend, name)))
+             "change_message_visibility", "change_message_visibility_batch", "purge_queue"):
+    setattr(SQSBackend, name, locked(getattr(SQSBackend, name), wakes=True))
+for name in ("create_queue", "delete_queue", "get_queue_attributes", "set_queue_attributes"):
+    setattr(SQSBackend, name, locked(getattr(SQSBackend, name), wakes=False))
 
 if __name__ == "__main__":
     from moto.server import main

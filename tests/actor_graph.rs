@@ -814,3 +814,61 @@ async fn a_non_text_follows_the_waiting_texts_and_an_agent_stops_the_waiting() {
     wait_until("three separate texts", || g.delivered() == 5).await;
     assert_eq!(&g.connect.texts()[0][2..], ["b0", "b1", "b2"]);
 }
+
+/// A regrouper that dies after passing texts on but before deleting their queue messages
+/// leaves them to be regrouped again, maybe in a burst of another make-up (so with another
+/// FIFO deduplication id), which a replica that never saw them receives for the first
+/// time. The regrouped copy says its source was received before, so that replica asks
+/// the durable dedupe store and delivers only what is new.
+#[actix_rt::test]
+async fn texts_regrouped_again_after_a_regrouper_died_reach_the_agent_once() {
+    use waconnect::delivery::regroup::{split_units, Unit};
+
+    let shared = Shared::new();
+    let a = shared.start(Options {
+        fifo: true,
+        ..Default::default()
+    });
+    texts_apart(&a.inbound, "549", "m", 2, Duration::from_millis(50)).await;
+    wait_until("m0 and m1 delivered", || a.delivered() == 2).await;
+
+    // Another replica: the same store and Connect, queues of its own so that it alone
+    // receives the copy (as the one consumer of the customer's FIFO group).
+    let other = Shared {
+        store: shared.store.clone(),
+        connect: shared.connect.clone(),
+        ..Shared::new()
+    };
+    let b = other.start(Options {
+        fifo: true,
+        ..Default::default()
+    });
+    for received_before in [true, false] {
+        let id = if received_before { "m2" } else { "m3" };
+        let body = eum_event(
+            "549",
+            vec![text("549", "m1", 101, "m1"), text("549", id, 102, id)],
+        );
+        let mut split = split_units(&body).unwrap().unwrap();
+        if received_before {
+            split.received_before();
+        }
+        let units: Vec<&Unit> = split.units.iter().collect();
+        b.inbound_fifo
+            .send_batch(&[split.message(&units)])
+            .await
+            .unwrap();
+        wait_until("the copy handled", || b.inbound_fifo.depth() == (0, 0)).await;
+    }
+    // Unmarked, the copy is a first receipt this replica knows nothing of: m1 goes again
+    // (a ClientToken of another burst cannot stop it). That is what the mark prevents.
+    assert_eq!(
+        shared.connect.texts(),
+        vec![vec![
+            "m0".to_string(),
+            "m1".to_string(),
+            "m2".to_string(),
+            "m1\nm3".to_string()
+        ]]
+    );
+}

@@ -465,3 +465,76 @@ async fn moto_holds_back_a_fifo_group_while_one_of_its_messages_is_in_flight() {
         );
     }
 }
+
+/// Real SQS hands a FIFO group's next message to a waiting long poll as soon as the
+/// group is free. Stock moto's poll keeps the in-flight groups it saw when it began and
+/// returns empty at the end of its wait; scripts/moto_server.py wakes polls on every
+/// delete, so the latency figures measured on moto are not that artefact's
+/// (docs/performance.md). The check is what the poll returned, not how fast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_long_poll_sees_a_fifo_group_freed_while_it_waits() {
+    let res = Resources::provision(
+        "harness_fifo_wake",
+        Opts {
+            fifo: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = res.fifo.as_ref().unwrap().inbound_url.clone();
+    for body in ["g-0", "g-1"] {
+        sdk(
+            "SendMessage",
+            res.sqs
+                .send_message()
+                .queue_url(&url)
+                .message_body(body)
+                .message_group_id("g")
+                .message_deduplication_id(body)
+                .send()
+                .await,
+        );
+    }
+    let first = sdk(
+        "ReceiveMessage",
+        res.sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(1)
+            .send()
+            .await,
+    );
+    assert_eq!(first.messages()[0].body(), Some("g-0"));
+    let poll = {
+        let (sqs, url) = (res.sqs.clone(), url.clone());
+        tokio::spawn(async move {
+            sdk(
+                "ReceiveMessage",
+                sqs.receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(4)
+                    .send()
+                    .await,
+            )
+        })
+    };
+    // Let the poll begin while g-0 is still in flight, then free the group.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sdk(
+        "DeleteMessage",
+        res.sqs
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(first.messages()[0].receipt_handle().unwrap())
+            .send()
+            .await,
+    );
+    let got = poll.await.unwrap();
+    let bodies: Vec<&str> = got.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(
+        bodies,
+        ["g-1"],
+        "the poll that was waiting when g-0 was deleted must be handed g-1"
+    );
+}

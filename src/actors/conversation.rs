@@ -218,7 +218,7 @@ async fn already_done(
     direction: Direction,
 ) -> Result<bool, Outcome> {
     let ctx = deps.retry_context(arrival);
-    let first_receipt = arrival.receive_count <= 1 && direction == Direction::Inbound;
+    let first_receipt = !arrival.maybe_seen() && direction == Direction::Inbound;
     retrying(&ctx, "dedupe check", id, || async {
         if first_receipt {
             deps.dedupe.is_done_on_first_receipt(key).await

@@ -102,6 +102,10 @@ async fn dispatch(
         record_status(status);
         crate::actors::conversation::receipts::note_status(status);
     }
+    let arrival = Arrival {
+        received_before: event.received_before,
+        ..Arrival::of(msg)
+    };
     let mut messages = event.messages;
     let mut outcomes = Vec::with_capacity(messages.len() + event.statuses.len());
     // A status goes to the conversation of the customer it was sent to (receipts and
@@ -114,7 +118,7 @@ async fn dispatch(
         let (reply, rx) = oneshot::channel();
         let work = Work::Status {
             status: Box::new(status),
-            arrival: Arrival::of(msg),
+            arrival: arrival.clone(),
             reply,
         };
         let _ = supervisor.send(Route { customer_id, work }).await;
@@ -132,7 +136,7 @@ async fn dispatch(
         tracing::debug!(sqs_message_id = %msg.id, texts = messages.len(), "routing a burst of texts");
         let work = Work::InboundBurst {
             messages,
-            arrival: Arrival::of(msg),
+            arrival: arrival.clone(),
             reply,
         };
         vec![(customer_id, work, rx)]
@@ -145,7 +149,7 @@ async fn dispatch(
                 let customer_id = message.customer_id.clone();
                 let work = Work::Inbound {
                     message: Box::new(message),
-                    arrival: Arrival::of(msg),
+                    arrival: arrival.clone(),
                     reply,
                 };
                 (customer_id, work, rx)

@@ -97,11 +97,14 @@ impl Splitter {
     async fn split(&self, msg: &QueueMessage) -> Result<Passed, Outcome> {
         match self {
             Splitter::Inbound { hold } => {
-                let split = match split_units(&msg.body) {
+                let mut split = match split_units(&msg.body) {
                     Ok(Ok(split)) => split,
                     Ok(Err(whole)) => return Ok(Passed::Send(Vec::new(), vec![whole])),
                     Err(e) => return Err(Outcome::Reject { reason: e.reason() }),
                 };
+                if msg.receive_count > 1 {
+                    split.received_before();
+                }
                 let Some(hold) = hold else {
                     let out = split.units.iter().map(|u| split.message(&[u])).collect();
                     return Ok(Passed::Send(Vec::new(), out));

@@ -37,6 +37,9 @@ pub struct Arrival {
     pub receive_count: u32,
     /// When the queue accepted it (end-to-end latency starts here).
     pub queued_at: Option<SystemTime>,
+    /// An earlier stage had received this work before (the regroup stage's source
+    /// message): it may have been delivered already even on this message's first receipt.
+    pub received_before: bool,
 }
 
 impl Arrival {
@@ -45,6 +48,13 @@ impl Arrival {
             queue_message_id: message.id.clone(),
             receive_count: message.receive_count,
             queued_at: message.sent_at,
+            received_before: false,
         }
+    }
+
+    /// Whether the work may have been delivered before: a redelivery of its queue
+    /// message, or of the message an earlier stage received it in.
+    pub fn maybe_seen(&self) -> bool {
+        self.receive_count > 1 || self.received_before
     }
 }

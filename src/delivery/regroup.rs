@@ -59,6 +59,10 @@ pub struct Unit {
     /// Characters of the text, when the unit is a customer's plain text message (the
     /// kind of unit burst aggregation may hold).
     pub text_chars: Option<usize>,
+    /// The queue message carrying it was received before: a regrouper that died after
+    /// passing it on but before deleting it may have sent it already (see
+    /// [`Split::received_before`]).
+    pub received_before: bool,
 }
 
 /// An EUM event split per customer message or status.
@@ -71,6 +75,17 @@ pub struct Split {
 }
 
 impl Split {
+    /// Marks every unit as coming from a queue message received before. A copy of it may
+    /// already be in the FIFO queue, possibly in a burst of another make-up (so with
+    /// another deduplication id), and delivered by a replica that will not recognise it
+    /// on a first receipt; the FIFO message says so, and the conversation stage asks the
+    /// durable dedupe store (docs/delivery.md, "Nothing duplicated").
+    pub fn received_before(&mut self) {
+        for unit in &mut self.units {
+            unit.received_before = true;
+        }
+    }
+
     /// The FIFO message carrying `units` (one customer's, in order; they must come from
     /// events with the same context): one unit as it came, several as one event whose
     /// `waconnect_burst` asks the conversation stage to join them into one chat message.
@@ -94,6 +109,9 @@ impl Split {
             "whatsAppWebhookEntry".into(),
             Value::String(one.to_string()),
         );
+        if units.iter().any(|u| u.received_before) {
+            event.insert("waconnect_received_before".into(), Value::Bool(true));
+        }
         let dedupe = if rest.is_empty() {
             first.dedupe.clone()
         } else {
@@ -123,7 +141,6 @@ pub fn split_inbound(body: &str) -> Result<Vec<OutgoingMessage>, DecodeError> {
     })
 }
 
-/// [`split_inbound`], keeping the units: `Ok(Err(message))` is an event passed on whole.
 /// The EUM phone number id the event's context gives Meta's `phone_number_id`.
 fn eum_number(event: &Map<String, Value>, meta_id: &str) -> Option<String> {
     event
@@ -136,6 +153,7 @@ fn eum_number(event: &Map<String, Value>, meta_id: &str) -> Option<String> {
         .and_then(crate::domain::eum::eum_phone_number_id_from_arn)
 }
 
+/// [`split_inbound`], keeping the units: `Ok(Err(message))` is an event passed on whole.
 pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeError> {
     let sns = unwrap_sns(body)?;
     let whole = |reason: &str| {
@@ -216,6 +234,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                     customer,
                     business_number_id: business_number_id.clone(),
                     text_chars,
+                    received_before: false,
                 });
             }
         }
@@ -229,6 +248,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                 customer: String::new(),
                 business_number_id: business_number_id.clone(),
                 text_chars: None,
+                received_before: false,
             });
         }
     }
@@ -333,6 +353,26 @@ mod tests {
                 .unwrap()
                 .burst
         );
+    }
+
+    #[test]
+    fn a_unit_received_before_marks_any_message_it_travels_in() {
+        let body = event(
+            json!([text_message("549", "a", 1), text_message("549", "b", 2)]),
+            Value::Null,
+        );
+        let fresh = split_units(&body).unwrap().unwrap();
+        let mut again = split_units(&body).unwrap().unwrap();
+        again.received_before();
+        let decode =
+            |split: &Split, units: &[&Unit]| decode_eum_event(&split.message(units).body).unwrap();
+        let fresh_units: Vec<&Unit> = fresh.units.iter().collect();
+        assert!(!decode(&fresh, &fresh_units).received_before);
+        assert!(!decode(&fresh, &fresh_units[..1]).received_before);
+        // A burst mixing a fresh text with one received before is marked as a whole.
+        let mixed = vec![fresh_units[0], &again.units[1]];
+        assert!(decode(&fresh, &mixed).received_before);
+        assert!(decode(&again, &[&again.units[0]]).received_before);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct InboundEvent {
     pub problems: Vec<String>,
     /// The regroup stage held these texts as one burst: join them into one chat message.
     pub burst: bool,
+    /// The regroup stage had received this event's queue message before: it may have
+    /// been delivered already, whatever this copy's receive count says.
+    pub received_before: bool,
 }
 
 impl InboundEvent {
@@ -51,6 +54,11 @@ pub fn decode_eum_event(message: &str) -> Result<InboundEvent, DecodeError> {
     let event: EumEvent = decode_str(message, "EUM event", MAX_BODY_BYTES)?;
     let mut out = InboundEvent {
         burst: event.waconnect_burst.get().copied().unwrap_or(false),
+        received_before: event
+            .waconnect_received_before
+            .get()
+            .copied()
+            .unwrap_or(false),
         ..InboundEvent::default()
     };
     let phone_numbers = phone_number_map(&event.context, &mut out.problems);

@@ -691,6 +691,7 @@ async fn graph(args: &ActorArgs, latency: Latency, calls: &Arc<Calls>) -> Result
                             queue_message_id: format!("lt-{n}"),
                             receive_count: 1,
                             queued_at: Some(SystemTime::now()),
+                            received_before: false,
                         },
                         reply,
                     };

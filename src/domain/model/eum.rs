@@ -30,6 +30,10 @@ pub struct EumEvent {
     /// aggregation and passes them on together, to be joined into one chat message.
     #[serde(default, skip_serializing_if = "Lenient::is_none")]
     pub waconnect_burst: Lenient<bool>,
+    /// Ours too: the regroup stage had received the queue message carrying this event
+    /// before, so it may have been passed on, and delivered, already.
+    #[serde(default, skip_serializing_if = "Lenient::is_none")]
+    pub waconnect_received_before: Lenient<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
