@@ -8,8 +8,8 @@ messages received). Real SQS does neither, and the tests of per-customer order a
 replicas rely on both. This wrapper serialises every SQS backend operation under one
 re-entrant lock. A long poll waits on a condition of that lock (which the wait
 releases, so one client's 20 s wait never blocks the others) and is woken by every
-change that can make a message receivable: a send, a delete (it frees a FIFO group), a
-visibility change. moto's own long poll instead re-checks a copy of the in-flight groups
+change to its queue that can make a message receivable: a send, a delete (it frees a
+FIFO group), a visibility change. moto's own long poll instead re-checks a copy of the in-flight groups
 taken when the poll began, so a group freed during the poll stays blocked until the poll
 returns for another reason, and it spins while only blocked messages are visible. The
 first version of this wrapper polled every 50 ms instead; both put tens of milliseconds
@@ -28,10 +28,19 @@ import time
 from moto.sqs.models import SQSBackend
 
 LOCK = threading.RLock()
-CHANGED = threading.Condition(LOCK)
+# queue name -> the condition its long polls wait on.
+CHANGED = {}
 RECHECK = 0.25
 
 _receive = SQSBackend.receive_message
+
+
+def changed(queue_name):
+    """The condition a long poll on `queue_name` waits on (created under LOCK)."""
+    cond = CHANGED.get(queue_name)
+    if cond is None:
+        cond = CHANGED[queue_name] = threading.Condition(LOCK)
+    return cond
 
 
 def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
@@ -44,27 +53,37 @@ def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_ti
             left = deadline - time.monotonic()
             if messages or left <= 0:
                 return messages
-            CHANGED.wait(min(left, RECHECK))
+            changed(queue_name).wait(min(left, RECHECK))
 
 
-def locked(method, wakes):
+def locked(method):
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         with LOCK:
+            return method(*args, **kwargs)
+    return wrapper
+
+
+def waking(method):
+    """`method` under LOCK, then the long polls of its queue woken. Only that queue's:
+    each woken poll scans its queue under the lock, and waking every poll on every change
+    kept the lock busy enough to add hundreds of milliseconds per hop."""
+    @functools.wraps(method)
+    def wrapper(self, queue_name, *args, **kwargs):
+        with LOCK:
             try:
-                return method(*args, **kwargs)
+                return method(self, queue_name, *args, **kwargs)
             finally:
-                if wakes:
-                    CHANGED.notify_all()
+                changed(queue_name).notify_all()
     return wrapper
 
 
 SQSBackend.receive_message = receive_message
 for name in ("send_message", "send_message_batch", "delete_message", "delete_message_batch",
              "change_message_visibility", "change_message_visibility_batch", "purge_queue"):
-    setattr(SQSBackend, name, locked(getattr(SQSBackend, name), wakes=True))
+    setattr(SQSBackend, name, waking(getattr(SQSBackend, name)))
 for name in ("create_queue", "delete_queue", "get_queue_attributes", "set_queue_attributes"):
-    setattr(SQSBackend, name, locked(getattr(SQSBackend, name), wakes=False))
+    setattr(SQSBackend, name, locked(getattr(SQSBackend, name)))
 
 if __name__ == "__main__":
     from moto.server import main
