@@ -71,7 +71,7 @@ impl Handler<Fault> for InboundIntake {
     }
 }
 
-fn record_status(status: &DeliveryStatus) {
+pub(crate) fn record_status(status: &DeliveryStatus) {
     let label = match status.status.as_str() {
         "sent" => "sent",
         "delivered" => "delivered",

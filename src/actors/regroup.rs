@@ -105,6 +105,12 @@ impl Splitter {
                 if msg.receive_count > 1 {
                     split.received_before();
                 }
+                if let Some(acks) = split.take_acknowledgement_statuses() {
+                    count_acknowledgement_statuses(&acks);
+                }
+                if split.units.is_empty() {
+                    return Ok(Passed::Send(Vec::new(), Vec::new()));
+                }
                 let Some(hold) = hold else {
                     let out = split.units.iter().map(|u| split.message(&[u])).collect();
                     return Ok(Passed::Send(Vec::new(), out));
@@ -152,6 +158,22 @@ impl Splitter {
                     }],
                 ))
             }
+        }
+    }
+}
+
+/// Counts (and logs, when failed) the statuses of our acknowledgements as the intake and
+/// the conversation would have.
+fn count_acknowledgement_statuses(event: &str) {
+    match crate::domain::decode_eum_event(event) {
+        Ok(decoded) => {
+            for status in &decoded.statuses {
+                crate::actors::inbound_intake::record_status(status);
+                crate::actors::conversation::receipts::count_acknowledgement_status(status);
+            }
+        }
+        Err(e) => {
+            tracing::debug!(reason = %e.reason(), "acknowledgement statuses not decoded; dropped")
         }
     }
 }

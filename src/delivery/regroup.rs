@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::domain::interactive::looks_like_a_menu_number;
+use crate::domain::receipt::ACKNOWLEDGEMENT_CALLBACK;
 use crate::domain::{unwrap_sns, DecodeError};
 use crate::ports::OutgoingMessage;
 
@@ -63,6 +64,8 @@ pub struct Unit {
     /// passing it on but before deleting it may have sent it already (see
     /// [`Split::received_before`]).
     pub received_before: bool,
+    /// A status of one of our acknowledgements (reactions): about no agent message.
+    pub acknowledgement_status: bool,
 }
 
 /// An EUM event split per customer message or status.
@@ -84,6 +87,35 @@ impl Split {
         for unit in &mut self.units {
             unit.received_before = true;
         }
+    }
+
+    /// Takes out the statuses of our own acknowledgements and returns them as one event
+    /// (None if there were none). A conversation would only count and drop them, and
+    /// there are several per customer text (a status or two for each reaction): counted
+    /// and dropped by the regroup stage, they cost the FIFO queue nothing.
+    pub fn take_acknowledgement_statuses(&mut self) -> Option<String> {
+        let (acks, rest): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
+            .into_iter()
+            .partition(|u| u.acknowledgement_status);
+        self.units = rest;
+        let first = acks.first()?;
+        let mut value = first.value.clone();
+        let statuses: Vec<Value> = acks
+            .iter()
+            .flat_map(|u| u.value.get("statuses").and_then(Value::as_array).cloned())
+            .flatten()
+            .collect();
+        value.insert("statuses".into(), Value::Array(statuses));
+        let one = serde_json::json!({
+            "id": self.entry_id,
+            "changes": [{"field": "messages", "value": Value::Object(value)}],
+        });
+        let mut event = self.event.clone();
+        event.insert(
+            "whatsAppWebhookEntry".into(),
+            Value::String(one.to_string()),
+        );
+        Some(Value::Object(event).to_string())
     }
 
     /// The FIFO message carrying `units` (one customer's, in order; they must come from
@@ -224,6 +256,8 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                     // A menu choice goes on its own, as in the conversation.
                     .filter(|body| !looks_like_a_menu_number(body))
                     .map(|body| body.chars().count());
+                let acknowledgement_status = kind == "st"
+                    && text(&item, "biz_opaque_callback_data") == Some(ACKNOWLEDGEMENT_CALLBACK);
                 let mut value = rest.clone();
                 value.insert(field.to_string(), Value::Array(vec![item]));
                 units.push(Unit {
@@ -235,6 +269,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                     business_number_id: business_number_id.clone(),
                     text_chars,
                     received_before: false,
+                    acknowledgement_status,
                 });
             }
         }
@@ -249,6 +284,7 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
                 business_number_id: business_number_id.clone(),
                 text_chars: None,
                 received_before: false,
+                acknowledgement_status: false,
             });
         }
     }
@@ -373,6 +409,45 @@ mod tests {
         let mixed = vec![fresh_units[0], &again.units[1]];
         assert!(decode(&fresh, &mixed).received_before);
         assert!(decode(&again, &[&again.units[0]]).received_before);
+    }
+
+    #[test]
+    fn statuses_of_our_acknowledgements_are_taken_out_and_the_rest_stays() {
+        let status = |id: &str, callback: Option<&str>| {
+            let mut s = json!({"id": id, "status": "delivered", "timestamp": "5",
+                "recipient_id": "549"});
+            if let Some(c) = callback {
+                s["biz_opaque_callback_data"] = json!(c);
+            }
+            s
+        };
+        let body = event(
+            json!([text_message("549", "a", 1)]),
+            json!([
+                status("wamid.ack1", Some(ACKNOWLEDGEMENT_CALLBACK)),
+                status("wamid.agent", Some("contact-1|item-1")),
+                status("wamid.ack2", Some(ACKNOWLEDGEMENT_CALLBACK)),
+                status("wamid.plain", None),
+            ]),
+        );
+        let mut split = split_units(&body).unwrap().unwrap();
+        let acks = split.take_acknowledgement_statuses().expect("two of ours");
+        let acks = decode_eum_event(&acks).unwrap();
+        let ids: Vec<&str> = acks
+            .statuses
+            .iter()
+            .map(|s| s.message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["wamid.ack1", "wamid.ack2"]);
+        assert!(acks.messages.is_empty());
+        let kept: Vec<_> = split
+            .units
+            .iter()
+            .map(|u| decode_eum_event(&split.message(&[u]).body).unwrap())
+            .collect();
+        assert_eq!(kept.len(), 3, "the text and the two other statuses stay");
+        assert_eq!(kept[0].messages[0].wamid, "a");
+        assert!(split.take_acknowledgement_statuses().is_none());
     }
 
     #[test]

@@ -213,6 +213,16 @@ async fn remember(
     }
 }
 
+/// Counts a status of one of our acknowledgements as [`handle_status`] would, for the
+/// regroup stage, which drops such statuses before they reach a conversation.
+pub fn count_acknowledgement_status(status: &DeliveryStatus) {
+    let outcome = match ReceiptKind::of(&status.status) {
+        ReceiptKind::Other => "dropped",
+        _ => "unmatched",
+    };
+    count(&status.status, outcome);
+}
+
 fn count(status: &str, outcome: &'static str) {
     let status = match status {
         "sent" | "delivered" | "read" | "failed" => status.to_string(),
