@@ -831,6 +831,12 @@ async fn texts_regrouped_again_after_a_regrouper_died_reach_the_agent_once() {
     });
     texts_apart(&a.inbound, "549", "m", 2, Duration::from_millis(50)).await;
     wait_until("m0 and m1 delivered", || a.delivered() == 2).await;
+    // Their FIFO messages are deleted only once their dedupe records are stored; in
+    // production the copy, in the same FIFO group, cannot be received before that.
+    wait_until("m0 and m1 settled", || {
+        a.inbound_fifo.depth() == (0, 0) && a.inbound.depth() == (0, 0)
+    })
+    .await;
 
     // Another replica: the same store and Connect, queues of its own so that it alone
     // receives the copy (as the one consumer of the customer's FIFO group).
