@@ -193,7 +193,9 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
         Ok(Err(OutgoingMessage {
             group: Some(dedupe_id("unsplit", &sns.message)),
             dedupe_id: Some(dedupe_id("event", &sns.message)),
-            body: sns.message.clone(),
+            // As received (envelope included), so that it decodes, or fails to, exactly
+            // as it would have without the FIFO stage.
+            body: body.to_string(),
         }))
     };
     let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(&sns.message) else {
@@ -291,6 +293,10 @@ pub fn split_units(body: &str) -> Result<Result<Split, OutgoingMessage>, DecodeE
     // A stable sort keeps Meta's order for equal (second-resolution) timestamps.
     units.sort_by_key(|u| u.timestamp);
     event.remove("whatsAppWebhookEntry");
+    // A piece travels as a bare EUM event, and a bare body with a top-level `Type` of
+    // "Notification" reads as an SNS envelope. EUM never sends one; a hostile event that
+    // does must not have its pieces misread (the fuzz oracles found it).
+    event.remove("Type");
     Ok(Ok(Split {
         event,
         entry_id: entry.get("id").cloned().unwrap_or(Value::Null),

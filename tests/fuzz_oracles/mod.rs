@@ -235,7 +235,7 @@ pub fn regroup_split(body: &str) -> Option<Vec<(String, InboundEvent)>> {
         let pieces_ok: Option<Vec<InboundEvent>> = decoded.iter().map(|(_, e)| e.clone()).collect();
         let Some(pieces_ok) = pieces_ok else {
             panic!(
-                "the event decodes whole but one of its {} FIFO pieces does not",
+                "the event decodes whole but one of its {} FIFO pieces does not; event: {body}",
                 decoded.len()
             );
         };
