@@ -494,6 +494,19 @@ pub async fn send_to_customer(
     business_number_id: &str,
     body: &serde_json::Value,
 ) -> Result<String, Outcome> {
+    // A redelivery may follow a crash between the send and its dedupe record: by now
+    // (a visibility timeout later) the first copy's status has long been recorded.
+    if ctx.receive_count > 1 {
+        if let Some(part) = part {
+            if let Ok(Some(wamid)) =
+                receipts::reached_whatsapp(deps.dedupe.as_ref(), id, part).await
+            {
+                counter!(m::RESENDS_AVOIDED).increment(1);
+                tracing::info!(%id, %wamid, "a redelivered agent message had reached WhatsApp: not sending it again");
+                return Ok(wamid);
+            }
+        }
+    }
     let ambiguous = std::cell::Cell::new(false);
     retrying(ctx, "send to customer", id, || {
         let ambiguous = &ambiguous;
