@@ -89,48 +89,18 @@ impl Split {
         }
     }
 
-    /// Takes out the statuses of our own acknowledgements and returns them as one event
-    /// (None if there were none). A conversation would only count and drop them, and
-    /// there are several per customer text (a status or two for each reaction): counted
-    /// and dropped by the regroup stage, they cost the FIFO queue nothing.
-    pub fn take_acknowledgement_statuses(&mut self) -> Option<String> {
-        let (acks, rest): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
-            .into_iter()
-            .partition(|u| u.acknowledgement_status);
-        self.units = rest;
-        let first = acks.first()?;
-        let mut value = first.value.clone();
-        let statuses: Vec<Value> = acks
-            .iter()
-            .flat_map(|u| u.value.get("statuses").and_then(Value::as_array).cloned())
-            .flatten()
-            .collect();
-        value.insert("statuses".into(), Value::Array(statuses));
-        let one = serde_json::json!({
-            "id": self.entry_id,
-            "changes": [{"field": "messages", "value": Value::Object(value)}],
-        });
-        let mut event = self.event.clone();
-        event.insert(
-            "whatsAppWebhookEntry".into(),
-            Value::String(one.to_string()),
-        );
-        Some(Value::Object(event).to_string())
-    }
-
-    /// The FIFO message carrying `units` (one customer's, in order; they must come from
-    /// events with the same context): one unit as it came, several as one event whose
-    /// `waconnect_burst` asks the conversation stage to join them into one chat message.
-    pub fn message(&self, units: &[&Unit]) -> OutgoingMessage {
+    /// The event carrying `units` (at least one): the first unit's change value, with the
+    /// `field` lists ("messages" or "statuses") of all of them joined when there are several.
+    fn event_of(&self, units: &[&Unit], field: &str) -> Map<String, Value> {
         let (first, rest) = units.split_first().expect("at least one unit");
         let mut value = first.value.clone();
         if !rest.is_empty() {
-            let messages: Vec<Value> = units
+            let joined: Vec<Value> = units
                 .iter()
-                .flat_map(|u| u.value.get("messages").and_then(Value::as_array).cloned())
+                .flat_map(|u| u.value.get(field).and_then(Value::as_array).cloned())
                 .flatten()
                 .collect();
-            value.insert("messages".into(), Value::Array(messages));
+            value.insert(field.into(), Value::Array(joined));
         }
         let one = serde_json::json!({
             "id": self.entry_id,
@@ -141,6 +111,32 @@ impl Split {
             "whatsAppWebhookEntry".into(),
             Value::String(one.to_string()),
         );
+        event
+    }
+
+    /// Takes out the statuses of our own acknowledgements and returns them as one event
+    /// (None if there were none). A conversation would only count and drop them, and
+    /// there are several per customer text (a status or two for each reaction): counted
+    /// and dropped by the regroup stage, they cost the FIFO queue nothing.
+    pub fn take_acknowledgement_statuses(&mut self) -> Option<String> {
+        let (acks, rest): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
+            .into_iter()
+            .partition(|u| u.acknowledgement_status);
+        self.units = rest;
+        if acks.is_empty() {
+            return None;
+        }
+        let acks: Vec<&Unit> = acks.iter().collect();
+        let event = self.event_of(&acks, "statuses");
+        Some(Value::Object(event).to_string())
+    }
+
+    /// The FIFO message carrying `units` (one customer's, in order; they must come from
+    /// events with the same context): one unit as it came, several as one event whose
+    /// `waconnect_burst` asks the conversation stage to join them into one chat message.
+    pub fn message(&self, units: &[&Unit]) -> OutgoingMessage {
+        let (first, rest) = units.split_first().expect("at least one unit");
+        let mut event = self.event_of(units, "messages");
         if units.iter().any(|u| u.received_before) {
             event.insert("waconnect_received_before".into(), Value::Bool(true));
         }
